@@ -1,0 +1,139 @@
+"""Artifact folders: laid out like the Hub repo they become, and created atomically.
+
+A stage writes into a hidden temporary folder beside the output; only when data, provenance and card are
+all complete is it renamed into place. A crash therefore never leaves a half-written artifact that a later
+run (or a push) could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from . import __version__
+from .errors import HalaError
+from .provenance import CardFacts, Provenance
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from .refs import ResolvedRef
+
+SAMPLE_RECORDS = 3
+SAMPLE_TEXT_CHARS = 400
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable hash of a stage config, so reruns can tell whether anything changed."""
+    canonical = json.dumps(config, sort_keys=True, ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ArtifactDraft:
+    """The artifact being built: a temp folder plus the facts that go into its provenance and card."""
+
+    def __init__(self, path: Path, stage: str, config: dict[str, Any], inputs: dict[str, "ResolvedRef | dict"],
+                 card: CardFacts):
+        self.path = path
+        self.stage = stage
+        self.config = config
+        self.inputs = inputs
+        self.card = card
+        self.stats: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Record how long a step took, for the provenance and the end-of-stage summary."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = round(self.timings.get(step, 0.0) + time.perf_counter() - start, 3)
+
+    def write_splits(self, splits: dict[str, "Dataset"]) -> None:
+        """Write each split as Parquet where the Hub and `datasets` look for it, and note rows and samples."""
+        data_dir = self.path / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for name, dataset in splits.items():
+            dataset.to_parquet(str(data_dir / f"{name}-00000-of-00001.parquet"))
+            self.card.splits[name] = len(dataset)
+        main = next(iter(splits.values()), None)
+        if main is not None and not self.card.sample_records:
+            rows = main.select(range(min(SAMPLE_RECORDS, len(main)))).to_list()
+            self.card.sample_records = [_shorten(row) for row in rows]
+
+    def provenance(self, total_seconds: float) -> Provenance:
+        return Provenance(
+            stage=self.stage,
+            tool_version=__version__,
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            config=self.config,
+            config_hash=config_hash(self.config),
+            inputs={role: item if isinstance(item, dict) else item.provenance() for role, item in self.inputs.items()},
+            stats=self.stats,
+            timings={**self.timings, "total": round(total_seconds, 3)},
+            card=self.card,
+        )
+
+
+def _shorten(value: Any) -> Any:
+    """Trim long strings in sample records so cards stay readable."""
+    if isinstance(value, str) and len(value) > SAMPLE_TEXT_CHARS:
+        return value[:SAMPLE_TEXT_CHARS] + " …"
+    if isinstance(value, dict):
+        return {k: _shorten(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v) for v in value]
+    return value
+
+
+@contextmanager
+def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], card: CardFacts,
+                   inputs: dict[str, "ResolvedRef | dict"] | None = None, overwrite: bool = False) -> Iterator[ArtifactDraft]:
+    """Build an artifact in a temp folder and move it to `output` only when complete.
+
+    On success the folder holds the stage's files, `hala_provenance.json` and a validated `README.md` card.
+    On failure the temp folder is removed and any existing `output` is left untouched.
+    """
+    from .cards import write_card  # cards import provenance models; keep module import order simple
+
+    output = Path(output).expanduser().resolve()
+    if output.exists() and not overwrite:
+        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temp = output.parent / f".hala-tmp-{output.name}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    draft = ArtifactDraft(temp, stage, config, inputs or {}, card)
+    start = time.perf_counter()
+    try:
+        yield draft
+        draft.provenance(time.perf_counter() - start).write(temp)
+        write_card(temp)
+        _swap_into_place(temp, output)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(temp: Path, output: Path) -> None:
+    """Rename the finished folder into place; an old artifact is moved aside first and removed last."""
+    backup = None
+    if output.exists():
+        backup = output.parent / f".hala-old-{output.name}-{uuid.uuid4().hex[:8]}"
+        output.rename(backup)
+    try:
+        temp.rename(output)
+    except BaseException:
+        if backup is not None:
+            backup.rename(output)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,178 @@
+"""The `hala-release` command line: one command per stage, thin wrappers over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from . import __version__
+from .errors import HalaError
+
+app = typer.Typer(
+    name="hala-release",
+    help=("Build, version and publish translate-and-tune artifacts (the HALA recipe).\n\n"
+          "Example:  hala-release tiny-model ./runs/tiny-lfm2 && hala-release push-model ./runs/tiny-lfm2 "
+          "--repo-id my-org/tiny-lfm2 --tag v1"),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _example(*lines: str) -> str:
+    return "Example:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hala-release {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Build, version and publish translate-and-tune artifacts (the HALA recipe)."""
+
+
+@app.command("tiny-model", epilog=_example("hala-release tiny-model ./runs/tiny-lfm2 --arch lfm2",
+                                           "hala-release tiny-model ./runs/tiny-llama --arch llama --layers 2"))
+def tiny_model(
+    output: Path = typer.Argument(..., help="Folder to write the model artifact to."),
+    arch: str = typer.Option("lfm2", help="Architecture: lfm2 (HALA's small bases) or llama."),
+    seed: int = typer.Option(0, help="Random seed for the weights."),
+    vocab_size: int = typer.Option(2048, help="Tokenizer vocabulary size."),
+    hidden_size: int = typer.Option(128, help="Hidden size (head size = hidden / heads, at least 32)."),
+    layers: int = typer.Option(4, help="Number of layers."),
+    heads: int = typer.Option(4, help="Attention heads."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+) -> None:
+    """Build a tiny random causal LM with a bilingual tokenizer and chat template, offline."""
+    from .tiny import build_tiny_model
+
+    path = build_tiny_model(output, arch=arch, seed=seed, vocab_size=vocab_size, hidden_size=hidden_size,
+                            layers=layers, heads=heads, overwrite=overwrite)
+    typer.echo(f"tiny {arch} model written to {path}")
+
+
+@app.command("sample-data", epilog=_example("hala-release sample-data openorca ./runs/openorca-sample",
+                                            "hala-release sample-data --list"))
+def sample_data(
+    name: Optional[str] = typer.Argument(None, help="Sample name (see --list)."),
+    output: Optional[Path] = typer.Argument(None, help="Folder to write the dataset artifact to."),
+    list_: bool = typer.Option(False, "--list", help="List the shipped samples and exit."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+) -> None:
+    """Write one of the shipped sample datasets (HALA source layouts) as a dataset artifact."""
+    from .samples import SAMPLES, export_sample, read_sample
+
+    if list_ or name is None:
+        for sample in SAMPLES.values():
+            typer.echo(f"{sample.name:16} {len(read_sample(sample.name)):4} rows  layout of {sample.mimics}")
+        return
+    if output is None:
+        raise HalaError("missing OUTPUT folder: hala-release sample-data NAME OUTPUT")
+    path = export_sample(name, output, overwrite=overwrite)
+    typer.echo(f"sample {name!r} written to {path}")
+
+
+def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str], private: bool, branch: str) -> None:
+    from .publish import push_artifact
+
+    result = push_artifact(folder, repo_id, repo_type, tag=tag, private=private, branch=branch)
+    if result.created_commit:
+        typer.echo(f"pushed {len(result.changed_files)} changed and {len(result.deleted_files)} deleted file(s) "
+                   f"in one commit")
+        if result.commit_url:
+            typer.echo(f"commit: {result.commit_url}")
+    else:
+        typer.echo("remote already up to date: no new commit")
+    if tag:
+        typer.echo(f"tag: {tag}")
+    prefix = "" if repo_type == "model" else f"hf://{repo_type}s/"
+    typer.echo(f"pinned revision: {prefix}{repo_id}@{result.revision}")
+
+
+_PUSH_OPTIONS = dict(
+    repo_id=typer.Option(..., "--repo-id", help="Target repo, org/name."),
+    tag=typer.Option(None, help="Tag to create on the pushed commit (never moved once created)."),
+    private=typer.Option(False, help="Create the repo as private if it does not exist yet."),
+    branch=typer.Option("main", help="Branch to commit to (created from main if missing)."),
+)
+
+
+@app.command("push-dataset", epilog=_example("hala-release push-dataset ./runs/openorca-ar --repo-id my-org/openorca-ar --tag v1"))
+def push_dataset(folder: Path = typer.Argument(..., help="Dataset artifact folder."),
+                 repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
+                 private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
+    """Publish a dataset artifact folder to the Hub as one commit (no-op if unchanged)."""
+    _push(folder, repo_id, "dataset", tag, private, branch)
+
+
+@app.command("push-model", epilog=_example("hala-release push-model ./runs/hala-350m --repo-id my-org/hala-350m --tag v1"))
+def push_model(folder: Path = typer.Argument(..., help="Model artifact folder."),
+               repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
+               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
+    """Publish a model artifact folder to the Hub as one commit (no-op if unchanged)."""
+    _push(folder, repo_id, "model", tag, private, branch)
+
+
+@app.command("push-space", epilog=_example("hala-release push-space spaces/demo --repo-id my-org/hala-demo"))
+def push_space(folder: Path = typer.Argument(..., help="Space folder (README.md with Space YAML, app file)."),
+               repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
+               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
+    """Publish a Gradio Space folder to the Hub as one commit (no-op if unchanged)."""
+    _push(folder, repo_id, "space", tag, private, branch)
+
+
+@app.command("pull", epilog=_example("hala-release pull my-org/tiny-lfm2@v1 --output ./tiny",
+                                     "hala-release pull hf://datasets/my-org/openorca-ar@v1"))
+def pull(
+    ref: str = typer.Argument(..., help="org/name[@rev], hf://datasets/org/name[@rev], or a local folder."),
+    repo_type: str = typer.Option("model", help="Repo type when REF does not say: model, dataset or space."),
+    output: Optional[Path] = typer.Option(None, help="Copy the snapshot here (default: print the cache path)."),
+) -> None:
+    """Fetch an artifact by ref and print the exact revision it was pinned to."""
+    import shutil
+
+    from .refs import resolve
+
+    resolved = resolve(ref, repo_type)
+    path = resolved.path
+    if output is not None:
+        output = output.expanduser().resolve()
+        if output.exists():
+            raise HalaError(f"{output} already exists: choose another --output")
+        shutil.copytree(path, output)
+        path = output
+    typer.echo(f"{ref} -> {resolved.pin}")
+    typer.echo(f"files: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        app(args=argv, standalone_mode=False, prog_name="hala-release")
+    except HalaError as err:
+        typer.echo(f"error: {err}", err=True)
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.exceptions.ClickException as err:
+        err.show()
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
