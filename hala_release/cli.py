@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
 from . import __version__
@@ -70,7 +69,7 @@ def sample_data(
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Write one of the shipped sample datasets (HALA source layouts) as a dataset artifact."""
-    from .samples import SAMPLES, export_sample, read_sample
+    from .sample_data import SAMPLES, export_sample, read_sample
 
     if list_ or name is None:
         for sample in SAMPLES.values():
@@ -159,18 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        app(args=argv, standalone_mode=False, prog_name="hala-release")
+        # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit.
+        app(args=argv, prog_name="hala-release")
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except HalaError as err:
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
-    except click.exceptions.Exit as err:
-        return err.exit_code
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
         return 130
-    except click.exceptions.ClickException as err:
-        err.show()
-        return err.exit_code
     return 0
 
 

@@ -40,6 +40,7 @@ class CarriedLicense:
     imposed_by: str | None  # the source that set it; None when there were no sources
     category: str
     note: str
+    license_name: str | None = None  # set when license is "other": the Hub asks for a name then
 
 
 def rank(license_id: str) -> int:
@@ -55,10 +56,11 @@ def carry_forward(sources: dict[str, str | None], default: str = "apache-2.0") -
     winner = max(normalised, key=lambda name: rank(normalised[name]))  # max keeps the first of equals
     lic = normalised[winner]
     category = RANK_NAMES[rank(lic)]
-    if lic == "unknown":
-        # The Hub has no "unknown" id: publish as "other" and say why.
-        note = f"the licence of {winner} is unknown: check it before redistributing"
-        return CarriedLicense("other", winner, category, note)
+    if category == "unknown":
+        # Not a Hub licence id (or none given): publish as "other", keep the source's own name for it.
+        name = lic if lic not in {"other", "unknown"} else f"see {winner}"
+        note = f"the licence of {winner} ({lic}) is unknown to hala-release: check it before redistributing"
+        return CarriedLicense("other", winner, category, note, license_name=name)
     note = f"{lic} is the most restrictive licence among the sources; it comes from {winner}"
     if category == "no derivatives":
         note += f" (its terms forbid derivative works: check you may publish this artifact at all)"

@@ -51,6 +51,7 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
     if not folder.is_dir():
         raise HalaError(f"{folder} is not a folder: pass the artifact folder a stage wrote")
     files = _artifact_files(folder, repo_id, repo_type)
+    create_options = {"space_sdk": check_space_folder(folder)["sdk"]} if repo_type == "space" else {}
     token = token or get_token()
     if not token:
         raise HalaError("no Hugging Face token found: log in with `hf auth login` or set HF_TOKEN to a token with write access")
@@ -60,7 +61,7 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
         return _with_retries(call, max_retries=max_retries, base_wait=base_wait)
 
     with hub_errors(repo_id=repo_id, repo_type=repo_type, revision=branch, action="push to"):
-        retry(lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True))
+        retry(lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_options))
         refs = retry(lambda: api.list_repo_refs(repo_id, repo_type=repo_type))
         branches = {ref.name: ref.target_commit for ref in refs.branches}
         tags = {ref.name: ref.target_commit for ref in refs.tags}

@@ -1,0 +1,74 @@
+"""Shared test setup.
+
+huggingface_hub and datasets read HF_ENDPOINT, HF_HOME and the Xet switch when they are imported, so the
+environment is fixed here, before any test module imports them: every Hub call goes to the local HubServer.
+"""
+
+import atexit
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_HUB_PORT = _free_port()
+_TMP = Path(tempfile.mkdtemp(prefix="hala-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{_HUB_PORT}"
+os.environ["HF_HUB_DISABLE_XET"] = "1"  # otherwise uploads go to Xet storage and never ask the server
+os.environ["HF_HUB_OFFLINE"] = "0"
+os.environ["HF_HOME"] = str(_TMP / "hf_home")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_UPDATE_DOWNLOAD_COUNTS"] = "0"  # datasets would ping an S3 bucket
+os.environ.pop("HF_TOKEN", None)
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """One Hub-compatible server for the whole session, on the port HF_ENDPOINT names."""
+    from hub_server import HubServer
+
+    server = HubServer(_TMP / "hub", port=_HUB_PORT).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_token(hub) -> str:
+    """Token of user "tester", who may write to "tester/..." and "hala-test/..."."""
+    token = "hf_tester_token"
+    hub.add_user("tester", token, orgs=["hala-test"])
+    return token
+
+
+@pytest.fixture(scope="session")
+def tiny_lfm2(tmp_path_factory) -> Path:
+    """A tiny random LFM2 model artifact, built once per session."""
+    from hala_release.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-lfm2", arch="lfm2")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    """A tiny random Llama model artifact, built once per session."""
+    from hala_release.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", arch="llama", layers=2)
+
+
+@pytest.fixture(scope="session")
+def openorca_artifact(tmp_path_factory) -> Path:
+    """The shipped Open-Orca-layout sample as a dataset artifact."""
+    from hala_release.sample_data import export_sample
+
+    return export_sample("openorca", tmp_path_factory.mktemp("datasets") / "openorca")

@@ -1,0 +1,86 @@
+"""Artifact folders are created atomically and carry a complete provenance file."""
+
+import json
+
+import pytest
+
+from hala_release.artifacts import build_artifact, config_hash
+from hala_release.errors import HalaError
+from hala_release.provenance import PROVENANCE_FILE, CardFacts, read_provenance
+
+
+def _card():
+    return CardFacts(kind="dataset", title="t", language=["en"], task_categories=["text-generation"])
+
+
+def _write(draft, rows=3):
+    from datasets import Dataset
+
+    draft.write_splits({"train": Dataset.from_dict({"text": [f"row {i}" for i in range(rows)]})})
+
+
+def test_complete_artifact_has_data_card_and_provenance(tmp_path):
+    out = tmp_path / "a"
+    inputs = {"source": {"ref": "./x", "source": "local", "pin": "sha256:abc"}}
+    with build_artifact(out, stage="unit", config={"k": 1}, card=_card(), inputs=inputs) as draft:
+        assert not out.exists()  # nothing visible until complete
+        with draft.timed("write"):
+            _write(draft)
+        draft.stats["rows"] = 3
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data", PROVENANCE_FILE]
+    assert [p.name for p in (out / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+    prov = read_provenance(out)
+    assert prov.stage == "unit" and prov.config == {"k": 1} and prov.config_hash == config_hash({"k": 1})
+    assert prov.inputs == inputs and prov.stats == {"rows": 3}
+    assert set(prov.timings) == {"write", "total"} and prov.timings["total"] >= prov.timings["write"]
+    assert prov.card.splits == {"train": 3} and prov.card.sample_records[0] == {"text": "row 0"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".hala-")]
+
+
+def test_failure_leaves_nothing_behind_and_keeps_the_old_artifact(tmp_path):
+    out = tmp_path / "a"
+    with build_artifact(out, stage="unit", config={"v": 1}, card=_card()) as draft:
+        _write(draft)
+    before = (out / PROVENANCE_FILE).read_bytes()
+    with pytest.raises(RuntimeError):
+        with build_artifact(out, stage="unit", config={"v": 2}, card=_card(), overwrite=True) as draft:
+            _write(draft)
+            raise RuntimeError("killed mid-stage")
+    assert (out / PROVENANCE_FILE).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    out = tmp_path / "a"
+    with build_artifact(out, stage="unit", config={"v": 1}, card=_card()) as draft:
+        _write(draft)
+    with pytest.raises(HalaError, match="--overwrite"):
+        with build_artifact(out, stage="unit", config={"v": 2}, card=_card()):
+            pass
+    with build_artifact(out, stage="unit", config={"v": 2}, card=_card(), overwrite=True) as draft:
+        _write(draft, rows=5)
+    assert read_provenance(out).config == {"v": 2}
+    assert read_provenance(out).card.splits == {"train": 5}
+
+
+def test_invalid_card_aborts_the_artifact(tmp_path):
+    out = tmp_path / "a"
+    card = _card()
+    card.license = "not-a-licence"
+    with pytest.raises(HalaError, match="not a Hub licence id"):
+        with build_artifact(out, stage="unit", config={}, card=card) as draft:
+            _write(draft)
+    assert not out.exists()
+
+
+def test_unreadable_provenance_is_a_clear_error(tmp_path):
+    with pytest.raises(HalaError, match="not built by hala-release"):
+        read_provenance(tmp_path)
+    (tmp_path / PROVENANCE_FILE).write_text(json.dumps({"stage": 1}))
+    with pytest.raises(HalaError, match="not a valid provenance file"):
+        read_provenance(tmp_path)
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})

@@ -1,0 +1,233 @@
+"""Publishing and pulling over HTTP with the real huggingface_hub client, against the local Hub server."""
+
+import shutil
+
+import pytest
+from huggingface_hub import DatasetCard, HfApi
+
+from hala_release.cards import render_card
+from hala_release.cli import main
+from hala_release.errors import HalaError
+from hala_release.provenance import read_provenance
+from hala_release.publish import push_artifact
+from hala_release.refs import iter_content_files, resolve
+
+
+@pytest.fixture
+def as_tester(hub, hub_token, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    return hub_token
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in iter_content_files(folder)}
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_dataset_round_trip_with_tag(openorca_artifact, as_tester, hub, capsys):
+    from datasets import load_dataset
+
+    repo = "hala-test/openorca-sample"
+    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
+    assert code == 0, err
+    commits = hub.commits("dataset", repo)
+    assert len(commits) == 2  # the repo's initial commit + exactly one for the whole artifact
+    assert f"pinned revision: hf://datasets/{repo}@{commits[0]}" in out
+    assert f"/datasets/{repo}/commit/{commits[0]}" in out
+
+    # Same content again: no new commit, same pin, tag untouched.
+    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
+    assert code == 0, err
+    assert "no new commit" in out and hub.commits("dataset", repo) == commits
+
+    pulled = resolve(f"hf://datasets/{repo}@v1")
+    assert pulled.pin == commits[0]
+    local, remote = _files(openorca_artifact), _files(pulled.path)
+    assert set(remote) - {".gitattributes"} == set(local)
+    for path, data in local.items():
+        if path != "README.md":
+            assert remote[path] == data, path
+    # The pushed card is the same card, rendered with the repo id it now lives at.
+    prov = read_provenance(openorca_artifact)
+    assert remote["README.md"].decode() == render_card(prov, repo)
+    meta = DatasetCard(remote["README.md"].decode()).data.to_dict()
+    assert meta["license"] == "apache-2.0" and meta["configs"][0]["data_files"][0]["split"] == "train"
+    assert f'load_dataset("{repo}", split="train")' in remote["README.md"].decode()
+
+    rows = load_dataset(repo, revision="v1", split="train")
+    assert rows.to_list() == load_dataset(str(openorca_artifact), split="train").to_list()
+
+
+def test_model_round_trip(tiny_lfm2, as_tester, hub, capsys):
+    from transformers import AutoModelForCausalLM
+
+    repo = "hala-test/tiny-lfm2"
+    assert _run(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
+    assert _run(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
+    assert len(hub.commits("model", repo)) == 2
+    code, out, err = _run(capsys, "pull", f"{repo}@v1", "--output", tiny_lfm2.parent / "pulled")
+    assert code == 0, err
+    pulled = tiny_lfm2.parent / "pulled"
+    assert f"{repo}@v1 -> {hub.commits('model', repo)[0]}" in out
+    local, remote = _files(tiny_lfm2), _files(pulled)
+    assert {p for p in remote if p != ".gitattributes"} == set(local)
+    assert all(remote[p] == local[p] for p in local if p != "README.md")
+    model = AutoModelForCausalLM.from_pretrained(pulled)
+    assert model.config.model_type == "lfm2"
+
+
+def test_changes_make_one_new_commit_and_deletions_propagate(openorca_artifact, as_tester, hub, tmp_path):
+    repo = "hala-test/evolving"
+    work = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, work)
+    (work / "extra.txt").write_text("first")
+    first = push_artifact(work, repo, "dataset", tag="v1")
+    (work / "extra.txt").unlink()
+    (work / "notes.txt").write_text("second")
+    second = push_artifact(work, repo, "dataset", tag="v2")
+    assert second.created_commit and second.revision != first.revision
+    assert second.changed_files == ["notes.txt"] and second.deleted_files == ["extra.txt"]
+    assert len(hub.commits("dataset", repo)) == 3
+    files = set(HfApi().list_repo_files(repo, repo_type="dataset", revision="v2"))
+    assert "notes.txt" in files and "extra.txt" not in files
+    assert "extra.txt" in HfApi().list_repo_files(repo, repo_type="dataset", revision="v1")
+
+
+def test_existing_tag_is_never_moved(openorca_artifact, as_tester, hub, tmp_path, capsys):
+    repo = "hala-test/tagged"
+    work = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, work)
+    push_artifact(work, repo, "dataset", tag="v1")
+    before = hub.commits("dataset", repo)
+    (work / "notes.txt").write_text("changed")
+    code, _, err = _run(capsys, "push-dataset", work, "--repo-id", repo, "--tag", "v1")
+    assert code == 1 and "tag 'v1' already points at" in err and "never moved" in err
+    assert hub.commits("dataset", repo) == before  # refused before anything was written
+
+
+def test_retries_transient_failures(openorca_artifact, as_tester, hub):
+    repo = "hala-test/flaky"
+    hub.fail_next(2, status=503, methods=("POST",), path_contains="/commit/")
+    result = push_artifact(openorca_artifact, repo, "dataset", base_wait=0.01)
+    assert result.created_commit and hub.injected_failures >= 2
+    assert len(hub.commits("dataset", repo)) == 2
+
+
+def test_persistent_server_errors_leave_the_remote_unchanged(openorca_artifact, as_tester, hub, tmp_path):
+    repo = "hala-test/down"
+    push_artifact(openorca_artifact, repo, "dataset")
+    before = hub.commits("dataset", repo)
+    work = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, work)
+    (work / "notes.txt").write_text("new")
+    injected = hub.injected_failures
+    hub.fail_next(3, status=500, methods=("POST",), path_contains="/commit/")  # first try + 2 retries
+    with pytest.raises(HalaError, match="HTTP 500"):
+        push_artifact(work, repo, "dataset", max_retries=2, base_wait=0.01)
+    assert hub.injected_failures == injected + 3
+    assert hub.commits("dataset", repo) == before
+
+
+def test_network_failure_is_one_clear_line(openorca_artifact, as_tester, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(HalaError, match="cannot reach http://127.0.0.1:9"):
+        push_artifact(openorca_artifact, "hala-test/unreachable", "dataset", max_retries=1, base_wait=0.01)
+
+
+def test_missing_token(openorca_artifact, hub, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", "/nonexistent/token")
+    requests_before = len(hub.requests)
+    code, _, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/no-token")
+    assert code == 1 and "no Hugging Face token found" in err and "hf auth login" in err
+    assert len(hub.requests) == requests_before  # nothing was sent
+
+
+def test_insufficient_rights(openorca_artifact, hub, monkeypatch, capsys):
+    hub.add_read_only_token("hf_reader_token")
+    monkeypatch.setenv("HF_TOKEN", "hf_reader_token")
+    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/not-mine")
+    assert code == 1 and "may not push to" in err and len(err.strip().splitlines()) == 1
+    assert "hf_reader_token" not in out + err
+
+
+def test_token_never_printed_or_stored(openorca_artifact, as_tester, tmp_path, capsys, caplog):
+    work = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, work)
+    code, out, err = _run(capsys, "push-dataset", work, "--repo-id", "hala-test/secret", "--tag", "v1")
+    assert code == 0
+    assert as_tester not in out + err + caplog.text
+    assert all(as_tester.encode() not in p.read_bytes() for p in work.rglob("*") if p.is_file())
+
+
+def test_wrong_kind_and_missing_provenance(openorca_artifact, tiny_lfm2, as_tester, tmp_path, capsys):
+    code, _, err = _run(capsys, "push-model", openorca_artifact, "--repo-id", "hala-test/x")
+    assert code == 1 and "use push-dataset" in err
+    (tmp_path / "plain").mkdir()
+    code, _, err = _run(capsys, "push-model", tmp_path / "plain", "--repo-id", "hala-test/x")
+    assert code == 1 and "not built by hala-release" in err
+
+
+def test_branch_push_leaves_main_alone(openorca_artifact, as_tester, hub, tmp_path):
+    repo = "hala-test/branched"
+    push_artifact(openorca_artifact, repo, "dataset")
+    main_before = hub.commits("dataset", repo)
+    work = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, work)
+    (work / "notes.txt").write_text("experiment")
+    result = push_artifact(work, repo, "dataset", branch="dev")
+    assert hub.commits("dataset", repo) == main_before
+    assert hub.commits("dataset", repo, branch="dev")[0] == result.revision
+
+
+def _space(folder, **overrides):
+    meta = {"title": "HALA demo", "sdk": "gradio", "sdk_version": "6.31.0", "app_file": "app.py",
+            "license": "apache-2.0", **overrides}
+    folder.mkdir()
+    header = "\n".join(f"{k}: {v}" for k, v in meta.items() if v is not None)
+    (folder / "README.md").write_text(f"---\n{header}\n---\n\n# Demo\n")
+    (folder / "app.py").write_text("print('hello')\n")
+    (folder / "requirements.txt").write_text("transformers\n")
+    return folder
+
+
+def test_space_push_and_validation(as_tester, hub, tmp_path, capsys):
+    space = _space(tmp_path / "space")
+    code, out, err = _run(capsys, "push-space", space, "--repo-id", "hala-test/demo", "--tag", "v1")
+    assert code == 0, err
+    files = set(HfApi().list_repo_files("hala-test/demo", repo_type="space"))
+    assert {"README.md", "app.py", "requirements.txt"} <= files
+    bad = _space(tmp_path / "bad", sdk_version=None)
+    code, _, err = _run(capsys, "push-space", bad, "--repo-id", "hala-test/demo2")
+    assert code == 1 and "sdk_version is missing" in err
+
+
+@pytest.mark.parametrize("ref, fragment", [
+    ("hala-test/does-not-exist", "not found"),
+    ("hala-test/pull-errors@no-such-branch", "revision 'no-such-branch' not found"),
+])
+def test_pull_errors_are_one_line(ref, fragment, openorca_artifact, as_tester, capsys):
+    push_artifact(openorca_artifact, "hala-test/pull-errors", "dataset")
+    capsys.readouterr()
+    code, _, err = _run(capsys, "pull", ref, "--repo-type", "dataset")
+    assert code == 1 and fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_gated_and_private_repos(openorca_artifact, as_tester, hub, monkeypatch, capsys):
+    push_artifact(openorca_artifact, "hala-test/gated", "dataset")
+    hub.set_gated("dataset", "hala-test/gated")
+    push_artifact(openorca_artifact, "hala-test/private", "dataset", private=True)
+    hub.add_read_only_token("hf_outsider")
+    monkeypatch.setenv("HF_TOKEN", "hf_outsider")
+    code, _, err = _run(capsys, "pull", "hf://datasets/hala-test/gated")
+    assert code == 1 and "is gated" in err and "request access" in err
+    code, _, err = _run(capsys, "pull", "hf://datasets/hala-test/private")
+    assert code == 1 and "not found" in err and "private" in err
