@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_RETRIES = 5
+BASE_WAIT_SECONDS = 1.0  # doubles per retry: 1, 2, 4, 8, 16 s
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own file; never delete it
 SPACE_SDKS = {"gradio", "streamlit", "docker", "static"}
 
@@ -43,7 +45,8 @@ class PushResult:
 
 def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str | None = None,
                   private: bool = False, branch: str = "main", token: str | None = None,
-                  commit_message: str | None = None, max_retries: int = 5, base_wait: float = 1.0) -> PushResult:
+                  commit_message: str | None = None, max_retries: int | None = None,
+                  base_wait: float | None = None) -> PushResult:
     """Publish an artifact folder as a single commit on `branch`, then tag it."""
     from huggingface_hub import HfApi, get_token
 
@@ -58,7 +61,8 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
     api = HfApi(token=token)
 
     def retry(call: Callable[[], T]) -> T:
-        return _with_retries(call, max_retries=max_retries, base_wait=base_wait)
+        return _with_retries(call, max_retries=MAX_RETRIES if max_retries is None else max_retries,
+                             base_wait=BASE_WAIT_SECONDS if base_wait is None else base_wait)
 
     with hub_errors(repo_id=repo_id, repo_type=repo_type, revision=branch, action="push to"):
         retry(lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_options))

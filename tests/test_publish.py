@@ -3,9 +3,9 @@
 import shutil
 
 import pytest
-from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub import DatasetCard, HfApi, ModelCard
 
-from hala_release.cards import render_card
+from hala_release.cards import card_metadata, render_card
 from hala_release.cli import main
 from hala_release.errors import HalaError
 from hala_release.provenance import read_provenance
@@ -79,6 +79,10 @@ def test_model_round_trip(tiny_lfm2, as_tester, hub, capsys):
     assert all(remote[p] == local[p] for p in local if p != "README.md")
     model = AutoModelForCausalLM.from_pretrained(pulled)
     assert model.config.model_type == "lfm2"
+    pushed_meta = ModelCard.load(pulled / "README.md").data.to_dict()
+    assert pushed_meta == card_metadata(read_provenance(tiny_lfm2))
+    assert pushed_meta["license"] == "apache-2.0" and pushed_meta["library_name"] == "transformers"
+    assert f'AutoModelForCausalLM.from_pretrained("{repo}")' in (pulled / "README.md").read_text()
 
 
 def test_changes_make_one_new_commit_and_deletions_propagate(openorca_artifact, as_tester, hub, tmp_path):
@@ -133,12 +137,16 @@ def test_persistent_server_errors_leave_the_remote_unchanged(openorca_artifact, 
     assert hub.commits("dataset", repo) == before
 
 
-def test_network_failure_is_one_clear_line(openorca_artifact, as_tester, monkeypatch):
+def test_network_failure_is_one_clear_line(openorca_artifact, as_tester, monkeypatch, capsys):
     from huggingface_hub import constants
 
+    from hala_release import publish
+
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
-    with pytest.raises(HalaError, match="cannot reach http://127.0.0.1:9"):
-        push_artifact(openorca_artifact, "hala-test/unreachable", "dataset", max_retries=1, base_wait=0.01)
+    monkeypatch.setattr(publish, "BASE_WAIT_SECONDS", 0.01)
+    code, _, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/unreachable")
+    assert code == 1 and "cannot reach http://127.0.0.1:9" in err and "check your network" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_token(openorca_artifact, hub, monkeypatch, capsys):
