@@ -19,6 +19,14 @@ def as_tester(hub, hub_token, monkeypatch):
     return hub_token
 
 
+@pytest.fixture
+def work(openorca_artifact, tmp_path):
+    """A private copy of the sample dataset artifact that a test may change."""
+    copy = tmp_path / "artifact"
+    shutil.copytree(openorca_artifact, copy)
+    return copy
+
+
 def _files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in iter_content_files(folder)}
 
@@ -85,10 +93,8 @@ def test_model_round_trip(tiny_lfm2, as_tester, hub, capsys):
     assert f'AutoModelForCausalLM.from_pretrained("{repo}")' in (pulled / "README.md").read_text()
 
 
-def test_changes_make_one_new_commit_and_deletions_propagate(openorca_artifact, as_tester, hub, tmp_path):
+def test_changes_make_one_new_commit_and_deletions_propagate(work, as_tester, hub):
     repo = "hala-test/evolving"
-    work = tmp_path / "artifact"
-    shutil.copytree(openorca_artifact, work)
     (work / "extra.txt").write_text("first")
     first = push_artifact(work, repo, "dataset", tag="v1")
     (work / "extra.txt").unlink()
@@ -102,10 +108,8 @@ def test_changes_make_one_new_commit_and_deletions_propagate(openorca_artifact, 
     assert "extra.txt" in HfApi().list_repo_files(repo, repo_type="dataset", revision="v1")
 
 
-def test_existing_tag_is_never_moved(openorca_artifact, as_tester, hub, tmp_path, capsys):
+def test_existing_tag_is_never_moved(work, as_tester, hub, capsys):
     repo = "hala-test/tagged"
-    work = tmp_path / "artifact"
-    shutil.copytree(openorca_artifact, work)
     push_artifact(work, repo, "dataset", tag="v1")
     before = hub.commits("dataset", repo)
     (work / "notes.txt").write_text("changed")
@@ -122,12 +126,10 @@ def test_retries_transient_failures(openorca_artifact, as_tester, hub):
     assert len(hub.commits("dataset", repo)) == 2
 
 
-def test_persistent_server_errors_leave_the_remote_unchanged(openorca_artifact, as_tester, hub, tmp_path):
+def test_persistent_server_errors_leave_the_remote_unchanged(openorca_artifact, as_tester, hub, work):
     repo = "hala-test/down"
     push_artifact(openorca_artifact, repo, "dataset")
     before = hub.commits("dataset", repo)
-    work = tmp_path / "artifact"
-    shutil.copytree(openorca_artifact, work)
     (work / "notes.txt").write_text("new")
     injected = hub.injected_failures
     hub.fail_next(3, status=500, methods=("POST",), path_contains="/commit/")  # first try + 2 retries
@@ -166,9 +168,7 @@ def test_insufficient_rights(openorca_artifact, hub, monkeypatch, capsys):
     assert "hf_reader_token" not in out + err
 
 
-def test_token_never_printed_or_stored(openorca_artifact, as_tester, tmp_path, capsys, caplog):
-    work = tmp_path / "artifact"
-    shutil.copytree(openorca_artifact, work)
+def test_token_never_printed_or_stored(work, as_tester, capsys, caplog):
     code, out, err = _run(capsys, "push-dataset", work, "--repo-id", "hala-test/secret", "--tag", "v1")
     assert code == 0
     assert as_tester not in out + err + caplog.text
@@ -183,12 +183,10 @@ def test_wrong_kind_and_missing_provenance(openorca_artifact, tiny_lfm2, as_test
     assert code == 1 and "not built by hala-release" in err
 
 
-def test_branch_push_leaves_main_alone(openorca_artifact, as_tester, hub, tmp_path):
+def test_branch_push_leaves_main_alone(openorca_artifact, as_tester, hub, work):
     repo = "hala-test/branched"
     push_artifact(openorca_artifact, repo, "dataset")
     main_before = hub.commits("dataset", repo)
-    work = tmp_path / "artifact"
-    shutil.copytree(openorca_artifact, work)
     (work / "notes.txt").write_text("experiment")
     result = push_artifact(work, repo, "dataset", branch="dev")
     assert hub.commits("dataset", repo) == main_before
