@@ -213,6 +213,17 @@ def parse_card_metadata(text: str) -> dict[str, Any]:
     return RepoCard(text).data.to_dict()
 
 
+def read_card_metadata(folder: Path) -> dict[str, Any]:
+    """An input's card metadata (empty when it has no card), e.g. to carry its licence forward."""
+    path = Path(folder) / CARD_FILE
+    if not path.exists():
+        return {}
+    try:
+        return parse_card_metadata(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError):
+        return {}
+
+
 def check_card_text(text: str, kind: str, folder: Path | None = None) -> dict[str, Any]:
     """Validate a card's metadata; raise one error that lists every problem."""
     try:

@@ -48,6 +48,11 @@ class ResolvedRef:
     path: Path
     pin: str  # a 40-hex commit sha for Hub refs, "sha256:<hex>" for local folders
 
+    @property
+    def hub_id(self) -> str | None:
+        """The Hub repo id, for card metadata (`base_model`, `datasets`); None for a local folder."""
+        return self.ref.repo_id
+
     def provenance(self) -> dict:
         """The record stored in every downstream provenance file."""
         ref = self.ref

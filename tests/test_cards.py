@@ -106,3 +106,12 @@ def test_write_card_refuses_invalid_metadata(openorca_artifact, tmp_path):
 def test_size_categories():
     assert [size_category(n) for n in (0, 999, 1000, 439_592, 4_060_000)] == [
         "n<1K", "n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M"]
+
+
+def test_read_card_metadata_of_an_input(openorca_artifact, tmp_path):
+    from hala_release.cards import read_card_metadata
+
+    assert read_card_metadata(openorca_artifact)["license"] == "apache-2.0"
+    assert read_card_metadata(tmp_path) == {}
+    (tmp_path / "README.md").write_text("---\nlicense: [unclosed\n---\nbody")
+    assert read_card_metadata(tmp_path) == {}

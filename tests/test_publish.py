@@ -54,7 +54,7 @@ def test_dataset_round_trip_with_tag(openorca_artifact, as_tester, hub, capsys):
     assert "no new commit" in out and hub.commits("dataset", repo) == commits
 
     pulled = resolve(f"hf://datasets/{repo}@v1")
-    assert pulled.pin == commits[0]
+    assert pulled.pin == commits[0] and pulled.hub_id == repo
     local, remote = _files(openorca_artifact), _files(pulled.path)
     assert set(remote) - {".gitattributes"} == set(local)
     for path, data in local.items():

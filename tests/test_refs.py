@@ -85,5 +85,6 @@ def test_local_folder_is_pinned_by_content(tmp_path):
     (folder / "data" / "a.txt").write_text("one")
     (folder / "b.txt").rename(folder / "c.txt")
     assert folder_content_hash(folder) != first.pin
+    assert first.hub_id is None
     record = first.provenance()
     assert record["source"] == "local" and record["pin"] == first.pin
