@@ -68,7 +68,7 @@ class ArtifactDraft:
         main = next(iter(splits.values()), None)
         if main is not None and not self.card.sample_records:
             rows = main.select(range(min(SAMPLE_RECORDS, len(main)))).to_list()
-            self.card.sample_records = [_shorten(row) for row in rows]
+            self.card.sample_records = [shorten_record(row) for row in rows]
 
     def provenance(self, total_seconds: float) -> Provenance:
         return Provenance(
@@ -84,14 +84,14 @@ class ArtifactDraft:
         )
 
 
-def _shorten(value: Any) -> Any:
+def shorten_record(value: Any) -> Any:
     """Trim long strings in sample records so cards stay readable."""
     if isinstance(value, str) and len(value) > SAMPLE_TEXT_CHARS:
         return value[:SAMPLE_TEXT_CHARS] + " …"
     if isinstance(value, dict):
-        return {k: _shorten(v) for k, v in value.items()}
+        return {k: shorten_record(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_shorten(v) for v in value]
+        return [shorten_record(v) for v in value]
     return value
 
 

@@ -154,6 +154,75 @@ def pull(
     typer.echo(f"files: {path}")
 
 
+@app.command("translate", epilog=_example(
+    "hala-release translate Open-Orca/OpenOrca --model hammh0a/command-a-translate-FP8-Dynamic "
+    "--output ./runs/openorca-ar --limit 405000 --engine vllm",
+    "hala-release translate ./runs/openorca-sample --engine dry-run --output ./runs/dry",
+    "hala-release translate ./data --schema fields --fields 'question,turns[].text' --model ./translator "
+    "--engine transformers --output ./out --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
+def translate(
+    source: str = typer.Argument(..., help="Dataset ref: org/name[@rev], hf://datasets/..., or a local folder."),
+    output: Path = typer.Option(..., help="Folder to write the translated dataset artifact to."),
+    model: Optional[str] = typer.Option(None, help="Translator model ref (or the served name for --engine openai)."),
+    source_lang: str = typer.Option("en", help="Language code of the source text."),
+    target_lang: str = typer.Option("ar", help="Language code to translate into."),
+    schema: str = typer.Option("auto", help="auto, fields, or one of: openorca, sharegpt, messages, alpaca, "
+                                             "alpaca-classic, scp, lamini, pairwise, parallel."),
+    fields: Optional[str] = typer.Option(None, help="With --schema fields: comma list, e.g. 'question,turns[].text'."),
+    split: str = typer.Option("train", help="Split to translate."),
+    subset: Optional[str] = typer.Option(None, help="Dataset config name, e.g. ar-en."),
+    limit: Optional[int] = typer.Option(None, help="Translate only the first N rows."),
+    engine: str = typer.Option("vllm", help="vllm, openai, transformers or dry-run."),
+    prompt_template: str = typer.Option("hala-teacher", help="hala-teacher, hala-translator, or a YAML file."),
+    batch_size: int = typer.Option(64, help="Segments per engine call."),
+    max_tokens: int = typer.Option(1024, help="Maximum new tokens per segment."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature of the first attempt."),
+    max_retries: int = typer.Option(2, help="Retries for segments failing a quality gate."),
+    quality_gates: bool = typer.Option(True, help="Check script, copies, length ratio and loops (lost spans are always checked)."),
+    dedup: bool = typer.Option(True, help="Translate identical segments once."),
+    cache: bool = typer.Option(True, help="Use the persistent translation cache."),
+    cache_dir: Optional[str] = typer.Option(None, help="Cache folder (default $HALA_CACHE_DIR or ~/.cache/hala-release)."),
+    chunk_size: int = typer.Option(1000, help="Rows per resumable chunk."),
+    num_shards: int = typer.Option(1, help="Split the chunks among N jobs (e.g. a Slurm array)."),
+    shard_index: int = typer.Option(0, help="Which of the N shards this job runs."),
+    executor: str = typer.Option("local", help="local or ray."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    ray_workers: int = typer.Option(1, help="Ray workers, each holding one engine."),
+    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1."),
+    concurrency: int = typer.Option(32, help="Concurrent requests to an OpenAI-compatible server."),
+    trust_remote_code: bool = typer.Option(False, help="Allow model code from the model repo (off by default)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
+) -> None:
+    """Translate a dataset's text fields, keeping code, math, links and markdown intact; resumable."""
+    from .quality import GateConfig
+    from .translate import TranslateConfig, run_translate
+
+    config = TranslateConfig(
+        source=source, output=str(output), model=model, source_lang=source_lang, target_lang=target_lang,
+        schema=schema, fields=[f for f in (fields or "").split(",") if f.strip()], split=split, subset=subset,
+        limit=limit, engine=engine, prompt_template=prompt_template, batch_size=batch_size, max_tokens=max_tokens,
+        temperature=temperature, max_retries=max_retries, gates=GateConfig(enabled=quality_gates), dedup=dedup,
+        cache=cache, cache_dir=cache_dir, chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index,
+        executor=executor, ray_address=ray_address, ray_workers=ray_workers, api_base=api_base,
+        concurrency=concurrency, trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
+    summary = run_translate(config)
+    if summary["status"] != "complete":
+        typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks done ({summary['chunks_this_run']} by this "
+                   f"job). Run the same command without --num-shards/--shard-index once all shards finish, to "
+                   f"gather them into {output}.")
+        return
+    typer.echo(f"rows {summary['rows']:,} (ok {summary['rows_ok']:,}, rejected {summary['rows_rejected']:,}) | "
+               f"segments {summary['segments']:,}, unique per chunk {summary['unique_segments_per_chunk']:,}, "
+               f"cache hits {summary['cache_hits']:,}, failed {summary['failed_segments']:,} | "
+               f"{summary['tokens_per_second']:,} tokens/s, {summary['rows_per_second']:,} rows/s")
+    if summary["failures_by_reason"]:
+        typer.echo("failures by reason: " + ", ".join(f"{k} {v}" for k, v in summary["failures_by_reason"].items()))
+    typer.echo(f"written to {summary['output']}")
+    if push_to_hub:
+        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

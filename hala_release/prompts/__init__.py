@@ -1,0 +1,72 @@
+"""Prompt templates: shipped YAML files (or a user's file) turning one segment into chat messages.
+
+Placeholders are replaced literally (`{text}`, `{source_name}`, `{target_name}`, `{source_lang}`,
+`{target_lang}`), so braces inside the text being translated can never break formatting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..errors import UsageError
+
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
+    "pt": "Portuguese", "nl": "Dutch", "tr": "Turkish", "fa": "Persian", "ur": "Urdu", "hi": "Hindi",
+    "bn": "Bengali", "ru": "Russian", "uk": "Ukrainian", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
+    "id": "Indonesian", "ms": "Malay", "sw": "Swahili", "he": "Hebrew", "el": "Greek", "pl": "Polish",
+    "ro": "Romanian", "vi": "Vietnamese", "th": "Thai", "ha": "Hausa", "yo": "Yoruba", "am": "Amharic",
+    "so": "Somali", "ku": "Kurdish", "ckb": "Central Kurdish", "ps": "Pashto", "uz": "Uzbek", "kk": "Kazakh",
+    "az": "Azerbaijani", "sv": "Swedish", "da": "Danish", "fi": "Finnish", "cs": "Czech", "hu": "Hungarian",
+}
+BUILTIN = ("hala-teacher", "hala-translator")
+
+
+def language_name(code: str) -> str:
+    """English name of a language code, for prompts ("Arabic"); unknown codes are used as they are."""
+    return LANGUAGE_NAMES.get(code.split("-")[0].lower(), code)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    user: str
+    system: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The template as recorded in cards and cache keys."""
+        return (f"[system]\n{self.system}\n" if self.system else "") + f"[user]\n{self.user}"
+
+    def messages(self, text: str, source_lang: str, target_lang: str) -> list[dict[str, str]]:
+        values = {"{source_name}": language_name(source_lang), "{target_name}": language_name(target_lang),
+                  "{source_lang}": source_lang, "{target_lang}": target_lang}
+
+        def fill(template: str) -> str:
+            for key, value in values.items():
+                template = template.replace(key, value)
+            return template.replace("{text}", text)  # last, so the text itself is never rewritten
+
+        messages = [{"role": "system", "content": fill(self.system)}] if self.system else []
+        return messages + [{"role": "user", "content": fill(self.user)}]
+
+
+def load_template(name_or_file: str) -> PromptTemplate:
+    """A shipped template by name, or a YAML file with `user:` (and optional `system:`) keys."""
+    if name_or_file in BUILTIN:
+        text = resources.files(__name__).joinpath(f"{name_or_file}.yaml").read_text(encoding="utf-8")
+        source = name_or_file
+    else:
+        path = Path(name_or_file).expanduser()
+        if not path.is_file():
+            raise UsageError(f"prompt template {name_or_file!r} is neither a shipped one ({', '.join(BUILTIN)}) "
+                             f"nor a file: pass one of those names or a YAML file with a `user:` key")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("user"), str) or "{text}" not in data["user"]:
+        raise UsageError(f"prompt template {source} needs a `user:` string containing {{text}}")
+    return PromptTemplate(name=source, user=data["user"], system=data.get("system"))

@@ -1,0 +1,380 @@
+"""The translate stage: a dataset in, the same dataset with translated columns out, resumable chunk by chunk.
+
+Work happens in numbered chunks of rows. Each chunk is translated and written atomically into a work folder
+beside the output; a rerun skips finished chunks, so "resume" is "run the same command again", and Slurm
+array tasks (`--num-shards/--shard-index`) or Ray workers can share the chunks. When every chunk exists, the
+chunks are streamed into the artifact: passing rows in the main split, failing rows with their reasons in
+`rejected`. Every input row lands in exactly one of the two, in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .artifacts import build_artifact, config_hash, shorten_record
+from .errors import HalaError, UsageError
+from .quality import GateConfig
+
+log = logging.getLogger(__name__)
+OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
+ROWS_PER_FILE = 1_000_000
+# Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "batch_size", "concurrency", "cache_dir",
+                   "overwrite", "ray_address", "ray_workers", "push_to_hub"}
+
+
+class TranslateConfig(BaseModel):
+    """Every option of `hala-release translate`; the one definition for CLI, recipes and Python."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    source: str
+    output: str
+    model: str | None = None
+    source_lang: str = "en"
+    target_lang: str = "ar"
+    dataset_schema: str = Field("auto", alias="schema")
+    fields: list[str] = Field(default_factory=list)
+    split: str = "train"
+    subset: str | None = None  # a dataset config name, e.g. "ar-en" for OPUS-100
+    limit: int | None = None
+    engine: str = "vllm"
+    prompt_template: str = "hala-teacher"
+    batch_size: int = 64
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    max_retries: int = 2
+    max_chars: int = 1500
+    gates: GateConfig = Field(default_factory=GateConfig)
+    dedup: bool = True
+    cache: bool = True
+    cache_dir: str | None = None
+    chunk_size: int = 1000
+    num_shards: int = 1
+    shard_index: int = 0
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_workers: int = 1
+    trust_remote_code: bool = False
+    api_base: str | None = None
+    concurrency: int = 32
+    model_revision: str | None = None  # for --engine openai, where the served weights cannot be pinned
+    overwrite: bool = False
+    push_to_hub: str | None = None
+
+    def result_config(self) -> dict[str, Any]:
+        """The settings that decide the output: recorded in provenance and checked on resume."""
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if k not in SCHEDULING_KEYS}
+
+    def validate_choices(self) -> None:
+        from .engines import ENGINES
+
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        if self.executor not in ("local", "ray"):
+            raise UsageError(f"unknown executor {self.executor!r}: choose local or ray")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise UsageError(f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards}")
+        if self.chunk_size < 1 or self.batch_size < 1:
+            raise UsageError("--chunk-size and --batch-size must be at least 1")
+        if self.source_lang == self.target_lang:
+            raise UsageError(f"--source-lang and --target-lang are both {self.source_lang!r}")
+
+
+def work_dir_for(output: Path) -> Path:
+    """Chunks live beside the output (same filesystem, so Slurm tasks and reruns find them)."""
+    return output.parent / f".hala-work-{output.name}"
+
+
+def run_translate(config: TranslateConfig) -> dict[str, Any]:
+    """Translate what this process is responsible for; assemble the artifact when all chunks exist."""
+    from .refs import resolve
+
+    config.validate_choices()
+    output = Path(config.output).expanduser().resolve()
+    if output.exists() and not config.overwrite:
+        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    source = resolve(config.source, "dataset")
+    model = _resolve_model(config)
+    dataset = load_rows(source.path, config)
+    plan = _plan(config, source, model, len(dataset), output)
+    mine = [i for i in range(plan["chunks"]) if i % config.num_shards == config.shard_index]
+    work = Path(plan["work_dir"])
+    todo = [i for i in mine if not _chunk_done(work, i)]
+    start = time.perf_counter()
+    if todo:
+        if config.executor == "ray":
+            from .ray_executor import run_chunks_on_ray
+
+            run_chunks_on_ray(config, plan, todo)
+        else:
+            run_chunks_locally(config, plan, todo, dataset)
+    done = [i for i in range(plan["chunks"]) if _chunk_done(work, i)]
+    summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": len(done),
+               "chunks_this_run": len(todo), "seconds": round(time.perf_counter() - start, 2)}
+    if len(done) < plan["chunks"]:
+        summary["status"] = "partial"
+        return summary
+    if config.num_shards > 1:
+        summary["status"] = "shards-complete"  # gathering is a separate, single step
+        return summary
+    summary.update(assemble(config, plan, source, model, output))
+    summary["status"] = "complete"
+    return summary
+
+
+def _resolve_model(config: TranslateConfig):
+    """The model input and its pin (the openai engine names a served model, which cannot be downloaded)."""
+    from .refs import resolve
+
+    if config.engine == "dry-run":
+        return None
+    if config.model is None:
+        raise UsageError(f"--engine {config.engine} needs --model")
+    if config.engine == "openai":
+        return {"ref": config.model, "source": "server", "repo_type": "model",
+                "pin": config.model_revision or "unpinned"}
+    return resolve(config.model, "model")
+
+
+def load_rows(path: Path, config: TranslateConfig):
+    """The source split as a `datasets.Dataset`, with errors that name the fix."""
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(str(path), config.subset, split=config.split)
+    except ValueError as err:
+        message = str(err).splitlines()[0]
+        raise HalaError(f"cannot load split {config.split!r} (subset {config.subset!r}) from {path}: {message}; "
+                        f"check --split and --subset") from None
+    if config.limit is not None:
+        dataset = dataset.select(range(min(config.limit, len(dataset))))
+    if len(dataset) == 0:
+        raise HalaError(f"split {config.split!r} of {config.source} has no rows")
+    return dataset
+
+
+def _plan(config: TranslateConfig, source, model, rows: int, output: Path) -> dict[str, Any]:
+    """Create or check the work folder's plan, so chunks from a different config are never mixed in."""
+    work = work_dir_for(output)
+    model_pin = None if model is None else (model["pin"] if isinstance(model, dict) else model.pin)
+    plan = {"config_hash": config_hash(config.result_config()), "source_pin": source.pin, "model_pin": model_pin,
+            "rows": rows, "chunk_size": config.chunk_size, "chunks": math.ceil(rows / config.chunk_size),
+            "work_dir": str(work), "model_path": str(model.path) if hasattr(model, "path") else None}
+    plan_file = work / "plan.json"
+    if plan_file.exists():
+        existing = json.loads(plan_file.read_text())
+        compared = [k for k in plan if k not in ("work_dir", "model_path")]
+        if {k: existing.get(k) for k in compared} != {k: plan[k] for k in compared}:
+            raise HalaError(f"{work} holds chunks from a different configuration or input revision: delete it "
+                            f"to start over, or rerun with the original settings to resume")
+        return {**existing, "model_path": plan["model_path"]}
+    work.mkdir(parents=True, exist_ok=True)
+    _write_atomic(plan_file, json.dumps(plan, indent=2).encode())
+    return plan
+
+
+def _chunk_path(work: Path, index: int) -> Path:
+    return work / f"chunk-{index:06d}.parquet"
+
+
+def _chunk_done(work: Path, index: int) -> bool:
+    return _chunk_path(work, index).exists()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class ChunkRunner:
+    """Everything needed to translate chunks in one process: engine, template, cache, schema."""
+
+    def __init__(self, config: TranslateConfig, plan: dict[str, Any], dataset):
+        from .engines import Sampling, make_engine
+        from .prompts import load_template
+        from .schemas import choose_schema
+        from .segment_translator import SegmentTranslator
+        from .translation_cache import TranslationCache, default_cache_dir
+
+        self.config, self.plan, self.dataset = config, plan, dataset
+        self.schema = choose_schema(config.dataset_schema, dataset.column_names, config.fields)
+        template = load_template(config.prompt_template)
+        sampling = Sampling(config.max_tokens, config.temperature, config.top_p, config.seed)
+        engine = make_engine(config.engine, plan["model_path"] or config.model, trust_remote_code=config.trust_remote_code,
+                             api_base=config.api_base, concurrency=config.concurrency)
+        cache = None
+        if config.cache and not engine.identity:
+            context = {"model": config.model, "model_pin": plan["model_pin"], "prompt": template.text,
+                       "sampling": sampling.record(), "source_lang": config.source_lang,
+                       "target_lang": config.target_lang}
+            cache = TranslationCache(config.cache_dir or default_cache_dir(), context)
+        self.translator = SegmentTranslator(engine, template, sampling, config.gates, config.source_lang,
+                                            config.target_lang, cache=cache, batch_size=config.batch_size,
+                                            max_retries=config.max_retries, dedup=config.dedup)
+        self.engine = engine
+
+    def run(self, index: int) -> dict[str, Any]:
+        """Translate chunk `index` and write it (rows + stats) atomically; returns the chunk's stats."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .translate_rows import translate_table
+
+        size = self.plan["chunk_size"]
+        start = index * size
+        stop = min(start + size, self.plan["rows"])
+        table = self.dataset.with_format("arrow")[start:stop]
+        before = dict(self.translator.stats), dict(self.translator.failures)
+        began = time.perf_counter()
+        out = translate_table(table, self.schema, self.translator, self.config)
+        stats = _delta(before[0], self.translator.stats)
+        stats["failures"] = _delta(before[1], self.translator.failures)
+        stats["rows"] = stop - start
+        stats["rows_failed"] = out.num_rows - sum(out.column(OK_COLUMN).to_pylist())
+        stats["seconds"] = round(time.perf_counter() - began, 3)
+        work = Path(self.plan["work_dir"])
+        _write_atomic(work / f"chunk-{index:06d}.json", json.dumps(stats).encode())
+        sink = pa.BufferOutputStream()
+        pq.write_table(out, sink)
+        _write_atomic(_chunk_path(work, index), sink.getvalue().to_pybytes())  # the completion marker, last
+        return stats
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _delta(before: dict, after: Counter) -> dict:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def run_chunks_locally(config: TranslateConfig, plan: dict[str, Any], todo: list[int], dataset) -> None:
+    from tqdm.auto import tqdm
+
+    runner = ChunkRunner(config, plan, dataset)
+    log.info("schema: %s (%s)", runner.schema.name, ", ".join(runner.schema.output_columns(config.target_lang)))
+    total_rows = sum(min(plan["chunk_size"], plan["rows"] - i * plan["chunk_size"]) for i in todo)
+    began = time.perf_counter()
+    tokens = 0
+    try:
+        with tqdm(total=total_rows, unit="rows", desc="translate", disable=None) as bar:
+            for index in todo:
+                stats = runner.run(index)
+                tokens += stats.get("generated_tokens", 0)
+                bar.update(stats["rows"])
+                bar.set_postfix(tok_s=f"{tokens / max(1e-9, time.perf_counter() - began):.0f}")
+    finally:
+        runner.close()
+
+
+def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path) -> dict[str, Any]:
+    """Stream every chunk into the artifact's splits, in order, then remove the work folder."""
+    import pyarrow.parquet as pq
+
+    from .translate_card import translation_card
+
+    work = Path(plan["work_dir"])
+    stats: Counter = Counter()
+    failures: Counter = Counter()
+    for index in range(plan["chunks"]):
+        chunk_stats = json.loads((work / f"chunk-{index:06d}.json").read_text())
+        failures.update(chunk_stats.pop("failures", {}))
+        stats.update({k: v for k, v in chunk_stats.items() if isinstance(v, (int, float))})
+    rows_ok = stats["rows"] - stats["rows_failed"]
+    splits = {"train": rows_ok, "rejected": stats["rows_failed"]}
+    inputs = {"source": source}
+    if model is not None:
+        inputs["model"] = model
+    card = translation_card(config, source, model, stats, failures)
+    with build_artifact(output, stage="translate", config=config.result_config(), card=card, inputs=inputs,
+                        overwrite=config.overwrite) as draft:
+        with draft.timed("assemble"):
+            writers = _SplitWriters(draft.path / "data", splits)
+            for index in range(plan["chunks"]):
+                table = pq.read_table(_chunk_path(work, index))
+                mask = table.column(OK_COLUMN)
+                writers.write("train", table.filter(mask))
+                writers.write("rejected", table.filter(_negate(mask)))
+            writers.close()
+        # An empty split gets no file (an empty Parquet file cannot be read back by `datasets`) and no card entry.
+        draft.card.splits = {name: rows for name, rows in splits.items() if rows}
+        if not rows_ok:
+            log.warning("no row passed the quality gates: check the model, --prompt-template and the "
+                        "failures by reason in %s", output / "README.md")
+        draft.card.sample_records = writers.samples
+        draft.stats.update(_summary_stats(stats, failures))
+        draft.timings["translate_chunks"] = round(stats["seconds"], 3)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"output": str(output), **_summary_stats(stats, failures)}
+
+
+def _negate(mask):
+    import pyarrow.compute as pc
+
+    return pc.invert(mask)
+
+
+def _summary_stats(stats: Counter, failures: Counter) -> dict[str, Any]:
+    seconds = stats["seconds"] or 1e-9
+    return {
+        "rows": stats["rows"], "rows_ok": stats["rows"] - stats["rows_failed"], "rows_rejected": stats["rows_failed"],
+        "segments": stats["segments"], "unique_segments_per_chunk": stats["unique_segments"],
+        "cache_hits": stats["cache_hits"], "generated_segments": stats["generated_segments"],
+        "retries": stats["retries"], "failed_segments": stats["failed_segments"],
+        "failures_by_reason": dict(sorted(failures.items())), "generated_tokens": stats["generated_tokens"],
+        "tokens_per_second": round(stats["generated_tokens"] / seconds, 1),
+        "rows_per_second": round(stats["rows"] / seconds, 1),
+    }
+
+
+class _SplitWriters:
+    """Parquet files per split, `ROWS_PER_FILE` rows each, named the way the Hub and `datasets` expect."""
+
+    def __init__(self, folder: Path, totals: dict[str, int]):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.totals = folder, totals
+        self.files = {name: max(1, math.ceil(rows / ROWS_PER_FILE)) for name, rows in totals.items()}
+        self.written = Counter()
+        self.writers: dict[str, Any] = {}
+        self.samples: list[dict] = []
+
+    def write(self, split: str, table) -> None:
+        import pyarrow.parquet as pq
+
+        offset = 0
+        while offset < table.num_rows:
+            file_index = self.written[split] // ROWS_PER_FILE
+            room = ROWS_PER_FILE - self.written[split] % ROWS_PER_FILE
+            part = table.slice(offset, room)
+            key = f"{split}-{file_index}"
+            if key not in self.writers:
+                self._close_split(split)
+                path = self.folder / f"{split}-{file_index:05d}-of-{self.files[split]:05d}.parquet"
+                self.writers[key] = pq.ParquetWriter(path, table.schema)
+            self.writers[key].write_table(part)
+            if split == "train" and len(self.samples) < 3:
+                self.samples.extend(shorten_record(r) for r in part.slice(0, 3 - len(self.samples)).to_pylist())
+            self.written[split] += part.num_rows
+            offset += part.num_rows
+
+    def _close_split(self, split: str) -> None:
+        for key in [k for k in self.writers if k.startswith(f"{split}-")]:
+            self.writers.pop(key).close()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
