@@ -186,6 +186,7 @@ def translate(
     num_shards: int = typer.Option(1, help="Split the chunks among N jobs (e.g. a Slurm array)."),
     shard_index: int = typer.Option(0, help="Which of the N shards this job runs."),
     executor: str = typer.Option("local", help="local or ray."),
+    workers: int = typer.Option(1, help="Local worker processes (helps CPU-bound engines: dry-run, openai)."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     ray_workers: int = typer.Option(1, help="Ray workers, each holding one engine."),
     api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1."),
@@ -204,7 +205,7 @@ def translate(
         limit=limit, engine=engine, prompt_template=prompt_template, batch_size=batch_size, max_tokens=max_tokens,
         temperature=temperature, max_retries=max_retries, gates=GateConfig(enabled=quality_gates), dedup=dedup,
         cache=cache, cache_dir=cache_dir, chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index,
-        executor=executor, ray_address=ray_address, ray_workers=ray_workers, api_base=api_base,
+        executor=executor, workers=workers, ray_address=ray_address, ray_workers=ray_workers, api_base=api_base,
         concurrency=concurrency, trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
     summary = run_translate(config)
     if summary["status"] != "complete":
@@ -221,6 +222,83 @@ def translate(
     typer.echo(f"written to {summary['output']}")
     if push_to_hub:
         _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
+@app.command("quantize", epilog=_example(
+    "hala-release quantize CohereLabs/command-a-translate-08-2025 --output ./runs/teacher-fp8 --model-free",
+    "hala-release quantize ./runs/tiny/tiny-lfm2 --output ./runs/tiny/tiny-lfm2-fp8 --scheme FP8_DYNAMIC"))
+def quantize(
+    model: str = typer.Argument(..., help="Model ref: org/name[@rev] or a local folder."),
+    output: Path = typer.Option(..., "--output", help="Folder to write the quantized model artifact to."),
+    scheme: str = typer.Option("FP8_DYNAMIC", help="compressed-tensors preset (data-free), e.g. FP8_DYNAMIC, W8A16."),
+    ignore: list[str] = typer.Option(["lm_head"], help="Module to leave unquantized (repeatable; 're:' for regex)."),
+    model_free: bool = typer.Option(False, "--model-free", help="Quantize straight from the safetensors shards "
+                                    "without loading the model (for 100B+ models)."),
+    verify: bool = typer.Option(True, help="Reload the result and compare logits with the original."),
+    trust_remote_code: bool = typer.Option(False, help="Allow custom modelling code from the model repo."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Publish the artifact to this repo id."),
+    tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
+) -> None:
+    """Quantize a model with llm-compressor (FP8 by default) and verify it against the original."""
+    from .provenance import read_provenance
+    from .quantize import quantize_model
+
+    path = quantize_model(model, output, scheme=scheme, ignore=ignore, model_free=model_free, verify=verify,
+                          trust_remote_code=trust_remote_code, overwrite=overwrite)
+    stats = read_provenance(path).stats
+    summary = f"{scheme} model written to {path} (weights {stats['size_ratio']:.2f}x the original"
+    if verify:
+        summary += (f"; max abs logit diff {stats['logits_max_abs_diff']:.4g}, top-1 agreement "
+                    f"{stats['top1_agreement']:.1%}")
+    typer.echo(summary + ")")
+    if push_to_hub:
+        _push(path, push_to_hub, "model", tag, False, "main")
+
+
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             epilog=_example("hala-release train recipes/train/tiny-sft.yaml --max_steps=20 --learning_rate=5e-4",
+                             "accelerate launch --config_file recipes/accelerate/zero3.yaml -m hala_release.cli "
+                             "train recipes/train/hala-9b-fanar.yaml"))
+def train(
+    ctx: typer.Context,
+    recipe: Path = typer.Argument(..., help="Training recipe YAML (TRL SFTConfig fields + model/dataset refs)."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Publish the artifact to this repo id."),
+    tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
+) -> None:
+    """Fine-tune with TRL SFT from a recipe; --key=value overrides any recipe key; rerun to resume."""
+    from .train import train_model
+
+    outcome = train_model(recipe, list(ctx.args))
+    resumed = f", resumed from step {outcome.resumed_from_step}" if outcome.resumed_from_step is not None else ""
+    typer.echo(f"trained to step {outcome.global_step} in {outcome.seconds:.1f} s{resumed}; final train loss "
+               f"{outcome.final_loss}; model written to {outcome.output}")
+    if push_to_hub:
+        _push(outcome.output, push_to_hub, "model", tag, False, "main")
+
+
+@app.command("merge", epilog=_example(
+    "hala-release merge LiquidAI/LFM2-1.2B ./runs/hala-1.2b-sft --output ./runs/hala-1.2b --t 0.5"))
+def merge(
+    base: str = typer.Argument(..., help="Base model ref (t = 0)."),
+    tuned: str = typer.Argument(..., help="Fine-tuned model ref (t = 1)."),
+    output: Path = typer.Option(..., "--output", help="Folder to write the merged model artifact to."),
+    method: str = typer.Option("slerp", help="Merge method (slerp)."),
+    t: float = typer.Option(0.5, "--t", help="Interpolation factor: 0 = base, 1 = tuned."),
+    dtype: Optional[str] = typer.Option(None, help="Output dtype (default: the base model's)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow custom modelling code from the model repos."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Publish the artifact to this repo id."),
+    tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
+) -> None:
+    """Merge a fine-tuned model with its base using mergekit (slerp)."""
+    from .merge import merge_models
+
+    path = merge_models(base, tuned, output, method=method, t=t, dtype=dtype, trust_remote_code=trust_remote_code,
+                        overwrite=overwrite)
+    typer.echo(f"{method} merge (t = {t}) written to {path}")
+    if push_to_hub:
+        _push(path, push_to_hub, "model", tag, False, "main")
 
 
 def main(argv: list[str] | None = None) -> int:

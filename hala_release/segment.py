@@ -15,7 +15,8 @@ dedup/cache key: "Use the ⟦0⟧ function." is the same work whatever the code 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
+from functools import lru_cache
 
 MARKER_OPEN, MARKER_CLOSE = "⟦", "⟧"
 MARKER_RE = re.compile(r"⟦(\d+)⟧")
@@ -45,12 +46,12 @@ _INLINE = re.compile(
 # Cheap test that lets plain prose skip the inline scan.
 _MAYBE_SPECIAL = re.compile(r"[`$\\<{%*_~@⟦⟧]|://|www\.")
 _LETTER = re.compile(r"[^\W\d_]")
+_PREFIX_STARTS = frozenset(" \t>#-*+0123456789")
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。！？])\s+")
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Translatable text with ``⟦i⟧`` markers standing for `spans[i]`."""
+class Segment(NamedTuple):
+    """Translatable text with ``⟦i⟧`` markers standing for `spans[i]` (a tuple: millions are made per run)."""
 
     text: str
     spans: tuple[str, ...] = ()
@@ -63,16 +64,21 @@ class LostSpanError(ValueError):
     """A translation dropped, duplicated or invented a protected-span marker."""
 
 
-def split(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Piece]:
-    """Cut `text` into kept strings and translatable segments; ``join`` of them unchanged gives `text` back."""
+@lru_cache(maxsize=8192)
+def split(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[Piece, ...]:
+    """Cut `text` into kept strings and translatable segments; ``join`` of them unchanged gives `text` back.
+
+    Cached: instruction datasets repeat some texts (Open-Orca's system prompts) across millions of rows.
+    """
     pieces: list[Piece] = []
     position = 0
-    for block in _BLOCKS.finditer(text):
-        _split_lines(text[position:block.start()], max_chars, pieces)
-        pieces.append(block.group(0))
-        position = block.end()
+    if "```" in text or "~~~" in text or "$$" in text or "\\[" in text:
+        for block in _BLOCKS.finditer(text):
+            _split_lines(text[position:block.start()], max_chars, pieces)
+            pieces.append(block.group(0))
+            position = block.end()
     _split_lines(text[position:], max_chars, pieces)
-    return pieces
+    return tuple(pieces)
 
 
 def _split_lines(text: str, max_chars: int, pieces: list[Piece]) -> None:
@@ -88,10 +94,11 @@ def _split_lines(text: str, max_chars: int, pieces: list[Piece]) -> None:
 def _split_line(line: str, max_chars: int, pieces: list[Piece]) -> None:
     if not line:
         return
-    if _TABLE_SEPARATOR.match(line) or _HORIZONTAL_RULE.match(line):
+    # The str methods are cheap pre-checks that let most prose lines skip the regular expressions.
+    if not line.strip(" \t|:-*_") and (_TABLE_SEPARATOR.match(line) or _HORIZONTAL_RULE.match(line)):
         pieces.append(line)
         return
-    prefix = _LINE_PREFIX.match(line).group(0)
+    prefix = _LINE_PREFIX.match(line).group(0) if line[0] in _PREFIX_STARTS else ""
     if prefix:
         pieces.append(prefix)
     rest = line[len(prefix):]
@@ -111,15 +118,17 @@ def _split_content(content: str, max_chars: int, pieces: list[Piece]) -> None:
         if content:
             pieces.append(content)
         return
-    lead = content[: len(content) - len(content.lstrip())]
-    trail = content[len(content.rstrip()):]
-    if lead:
-        pieces.append(lead)
+    trail = ""
+    if len(core) != len(content):
+        lead = content[: len(content) - len(content.lstrip())]
+        trail = content[len(content.rstrip()):]
+        if lead:
+            pieces.append(lead)
     marked, spans = _mark_inline(core)
-    if not _LETTER.search(MARKER_RE.sub("", marked)):
+    if not _LETTER.search(MARKER_RE.sub("", marked) if spans else marked):
         pieces.append(core)  # numbers, punctuation, lone code: nothing to translate
     elif len(core) <= max_chars:
-        pieces.append(_segment(marked, spans))
+        pieces.append(Segment(marked, tuple(spans)))  # markers are already numbered 0..n-1 in order
     else:
         _split_long(marked, spans, max_chars, pieces)
     if trail:
@@ -139,7 +148,7 @@ def _mark_inline(core: str) -> tuple[str, list[str]]:
 
 
 def _segment(marked: str, spans: list[str]) -> Segment:
-    """Renumber markers from 0 so equal sentences share a key whatever their spans were."""
+    """A segment of part of a marked line, its markers renumbered from 0 so equal sentences share a key."""
     if not spans:
         return Segment(marked)
     used: list[str] = []
@@ -166,12 +175,21 @@ def _split_long(marked: str, spans: list[str], max_chars: int, pieces: list[Piec
     pieces.append(_segment(chunk, spans))
 
 
-def segments(pieces: list[Piece]) -> list[Segment]:
+def segments(pieces: "tuple[Piece, ...] | list[Piece]") -> list[Segment]:
     return [piece for piece in pieces if isinstance(piece, Segment)]
+
+
+@lru_cache(maxsize=8192)
+def split_segments(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[tuple[Piece, ...], tuple[Segment, ...]]:
+    """`split` and its segments together: the hot path of a translate run."""
+    pieces = split(text, max_chars)
+    return pieces, tuple(piece for piece in pieces if type(piece) is Segment)
 
 
 def restore(segment: Segment, translation: str) -> str:
     """Put the protected spans back into a translated segment; every marker must appear exactly once."""
+    if not segment.spans and MARKER_OPEN not in translation and MARKER_CLOSE not in translation:
+        return translation
     found = [int(index) for index in MARKER_RE.findall(translation)]
     stray = translation.count(MARKER_OPEN) != len(found) or translation.count(MARKER_CLOSE) != len(found)
     if sorted(found) != list(range(len(segment.spans))) or stray:
@@ -179,7 +197,7 @@ def restore(segment: Segment, translation: str) -> str:
     return MARKER_RE.sub(lambda match: segment.spans[int(match.group(1))], translation)
 
 
-def join(pieces: list[Piece], translations: dict[str, str] | None = None) -> str:
+def join(pieces: "tuple[Piece, ...] | list[Piece]", translations: dict[str, str] | None = None) -> str:
     """Reassemble pieces; a segment takes the translation of its marked text (restored) or stays as it was."""
     out = []
     for piece in pieces:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .engines import Engine, Request, Sampling
 from .prompts import PromptTemplate
@@ -12,10 +12,9 @@ from .segment import Segment
 from .translation_cache import TranslationCache
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     text: str | None  # None when the segment failed every attempt
-    reasons: list[str] = field(default_factory=list)
+    reasons: tuple[str, ...] = ()
 
 
 class SegmentTranslator:
@@ -80,7 +79,7 @@ class SegmentTranslator:
         for index in pending:
             self.failures.update(last_reasons[index])
             self.stats["failed_segments"] += 1
-            results[index] = Outcome(None, last_reasons[index])
+            results[index] = Outcome(None, tuple(last_reasons[index]))
         return results  # type: ignore[return-value]
 
     def _sampling_for(self, attempt: int) -> Sampling:

@@ -96,8 +96,9 @@ def model_config(arch: str, vocab_size: int, hidden_size: int, layers: int, head
     if arch == "lfm2":
         # LFM2 mixes short-convolution and attention layers; keep both kinds present.
         attention = [i for i in range(layers) if i % 2 == 1] or [0]
+        # conv_dim/block_dim are in the released LFM2 configs and vLLM reads them; transformers ignores them.
         return Lfm2Config(**common, full_attn_idxs=attention, block_auto_adjust_ff_dim=False,
-                          tie_word_embeddings=True)
+                          tie_word_embeddings=True, conv_dim=hidden_size, block_dim=hidden_size)
     if arch == "llama":
         return LlamaConfig(**common, tie_word_embeddings=False)
     raise UsageError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHES)}")

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
 ROWS_PER_FILE = 1_000_000
 # Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "batch_size", "concurrency", "cache_dir",
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "concurrency", "cache_dir",
                    "overwrite", "ray_address", "ray_workers", "push_to_hub"}
 
 
@@ -65,6 +65,7 @@ class TranslateConfig(BaseModel):
     num_shards: int = 1
     shard_index: int = 0
     executor: str = "local"
+    workers: int = 1  # local processes; more than 1 only helps CPU-bound engines (dry-run, openai)
     ray_address: str | None = None
     ray_workers: int = 1
     trust_remote_code: bool = False
@@ -87,8 +88,8 @@ class TranslateConfig(BaseModel):
             raise UsageError(f"unknown executor {self.executor!r}: choose local or ray")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards}")
-        if self.chunk_size < 1 or self.batch_size < 1:
-            raise UsageError("--chunk-size and --batch-size must be at least 1")
+        if self.chunk_size < 1 or self.batch_size < 1 or self.workers < 1:
+            raise UsageError("--chunk-size, --batch-size and --workers must be at least 1")
         if self.source_lang == self.target_lang:
             raise UsageError(f"--source-lang and --target-lang are both {self.source_lang!r}")
 
@@ -262,22 +263,47 @@ def _delta(before: dict, after: Counter) -> dict:
 
 
 def run_chunks_locally(config: TranslateConfig, plan: dict[str, Any], todo: list[int], dataset) -> None:
+    """Chunks in this process, or in `config.workers` forked processes (each with its own engine)."""
     from tqdm.auto import tqdm
 
-    runner = ChunkRunner(config, plan, dataset)
-    log.info("schema: %s (%s)", runner.schema.name, ", ".join(runner.schema.output_columns(config.target_lang)))
     total_rows = sum(min(plan["chunk_size"], plan["rows"] - i * plan["chunk_size"]) for i in todo)
     began = time.perf_counter()
     tokens = 0
-    try:
-        with tqdm(total=total_rows, unit="rows", desc="translate", disable=None) as bar:
+    with tqdm(total=total_rows, unit="rows", desc="translate", disable=None) as bar:
+        for stats in _chunk_results(config, plan, todo, dataset):
+            tokens += stats.get("generated_tokens", 0)
+            bar.update(stats["rows"])
+            bar.set_postfix(tok_s=f"{tokens / max(1e-9, time.perf_counter() - began):.0f}")
+
+
+def _chunk_results(config: TranslateConfig, plan: dict[str, Any], todo: list[int], dataset):
+    if config.workers == 1:
+        runner = ChunkRunner(config, plan, dataset)
+        log.info("schema: %s (%s)", runner.schema.name, ", ".join(runner.schema.output_columns(config.target_lang)))
+        try:
             for index in todo:
-                stats = runner.run(index)
-                tokens += stats.get("generated_tokens", 0)
-                bar.update(stats["rows"])
-                bar.set_postfix(tok_s=f"{tokens / max(1e-9, time.perf_counter() - began):.0f}")
-    finally:
-        runner.close()
+                yield runner.run(index)
+        finally:
+            runner.close()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")  # children share the memory-mapped dataset
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_start_worker,
+                             initargs=(config, plan, dataset)) as pool:
+        yield from pool.map(_run_in_worker, todo)
+
+
+_WORKER: dict[str, ChunkRunner] = {}
+
+
+def _start_worker(config: TranslateConfig, plan: dict[str, Any], dataset) -> None:
+    _WORKER["runner"] = ChunkRunner(config, plan, dataset)
+
+
+def _run_in_worker(index: int) -> dict[str, Any]:
+    return _WORKER["runner"].run(index)
 
 
 def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .segment import join, segments, split
+from .segment import join, split_segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,16 +25,18 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
     source_lang, target_lang = config.source_lang, config.target_lang
     columns = {loc.column: table.column(loc.column).to_pylist() for loc in schema.locators}
     # Pass 1: cut every text into pieces and collect all segments of the chunk, so they go out in one run.
-    cut: list[list[list[list]]] = []  # [locator][row][text] -> pieces
+    cut: list[list[list[tuple]]] = []  # [locator][row][text] -> (pieces, segments)
     pending = []
     for loc in schema.locators:
         values = columns[loc.column]
         per_row = []
         for value in values:
             texts = loc.texts({loc.column: value}, source_lang)
-            pieces_per_text = [split(text, config.max_chars) for text in texts]
-            for pieces in pieces_per_text:
-                pending.extend(segments(pieces))
+            pieces_per_text = []
+            for text in texts:
+                pieces, segs = split_segments(text, config.max_chars)
+                pending.extend(segs)
+                pieces_per_text.append((pieces, segs))
             per_row.append(pieces_per_text)
         cut.append(per_row)
     outcomes = iter(translator.run(pending))
@@ -48,9 +50,9 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
         out_values: list[Any] = []
         for row, pieces_per_text in enumerate(per_row):
             translated_texts = []
-            for pieces in pieces_per_text:
+            for pieces, segs in pieces_per_text:
                 translations, failed = {}, []
-                for segment in segments(pieces):
+                for segment in segs:
                     outcome = next(outcomes)
                     if outcome.text is None:
                         failed.extend(outcome.reasons)

@@ -18,5 +18,7 @@ sed -n 's/^Requires-Dist: //p' "$meta" | grep -v 'extra ==' \
   | grep -v -E '^(torch|torchaudio|torchvision|torchcodec|compressed-tensors|fastapi|setuptools|transformers|huggingface_hub|tokenizers|protobuf|six)\b' \
   > "$scratch/vllm-reqs.txt"
 "${pip[@]}" install -r "$scratch/vllm-reqs.txt"
+# What fastapi[standard] would bring and `from vllm import LLM` needs (uvloop above all), without moving fastapi.
+"${pip[@]}" install "uvicorn[standard]" email-validator fastapi-cli
 "$scratch/bin/python" -m pip freeze --exclude-editable | grep -v -E '^(torch==|hala-release)' > requirements/cpu.lock.txt
 echo "wrote requirements/cpu.lock.txt ($(wc -l < requirements/cpu.lock.txt) packages)"

