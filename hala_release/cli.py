@@ -176,6 +176,7 @@ def translate(
     prompt_template: str = typer.Option("hala-teacher", help="hala-teacher, hala-translator, or a YAML file."),
     batch_size: int = typer.Option(64, help="Segments per engine call."),
     max_tokens: int = typer.Option(1024, help="Maximum new tokens per segment."),
+    max_chars: int = typer.Option(1500, help="Longer lines are split at sentence ends into segments of this size."),
     temperature: float = typer.Option(0.0, help="Sampling temperature of the first attempt."),
     max_retries: int = typer.Option(2, help="Retries for segments failing a quality gate."),
     quality_gates: bool = typer.Option(True, help="Check script, copies, length ratio and loops (lost spans are always checked)."),
@@ -203,7 +204,7 @@ def translate(
         source=source, output=str(output), model=model, source_lang=source_lang, target_lang=target_lang,
         schema=schema, fields=[f for f in (fields or "").split(",") if f.strip()], split=split, subset=subset,
         limit=limit, engine=engine, prompt_template=prompt_template, batch_size=batch_size, max_tokens=max_tokens,
-        temperature=temperature, max_retries=max_retries, gates=GateConfig(enabled=quality_gates), dedup=dedup,
+        max_chars=max_chars, temperature=temperature, max_retries=max_retries, gates=GateConfig(enabled=quality_gates), dedup=dedup,
         cache=cache, cache_dir=cache_dir, chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index,
         executor=executor, workers=workers, ray_address=ray_address, ray_workers=ray_workers, api_base=api_base,
         concurrency=concurrency, trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
@@ -299,6 +300,75 @@ def merge(
     typer.echo(f"{method} merge (t = {t}) written to {path}")
     if push_to_hub:
         _push(path, push_to_hub, "model", tag, False, "main")
+
+
+@app.command("eval", epilog=_example(
+    "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-results my-org/hala-350m-evals",
+    "hala-release eval ./runs/tiny-lfm2 --suite hala --fixtures --max-samples 2 --output ./runs/eval-tiny",
+    "hala-release eval ./runs/translator --suite translation --data-dir ./benchmarks-mirror --output ./runs/eval-mt "
+    "--update-model-card",
+    "hala-release eval --list-tasks"))
+def eval_(
+    model: Optional[str] = typer.Argument(None, help="Model to evaluate: org/name[@rev] or a local folder."),
+    suite: str = typer.Option("hala", help="hala, oall-v2, translation, or a file listing tasks (one per line)."),
+    output: Optional[Path] = typer.Option(None, help="Folder to write the results artifact to."),
+    backend: str = typer.Option("transformers", help="transformers (CPU or GPU) or vllm (GPU)."),
+    max_samples: Optional[int] = typer.Option(None, help="Score at most N samples per task (quick, not comparable)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Read benchmarks from DIR/<org>/<name>/ instead of the Hub."),
+    fixtures: bool = typer.Option(False, help="Use the shipped tiny fixture benchmarks (tests, demos; implies "
+                                              "--allow-partial)."),
+    allow_partial: bool = typer.Option(False, help="Score the subsets present under --data-dir, skipping missing ones."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: lighteval picks one)."),
+    dtype: Optional[str] = typer.Option(None, help="Model dtype, e.g. bfloat16 (default: the backend's)."),
+    model_name: Optional[str] = typer.Option(None, help="org/name in results and leaderboard files (default: the Hub "
+                                                        "id, or local/<folder>)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Keep per-sample predictions here between runs (keyed by the "
+                                                        "model's and data's pins)."),
+    update_model_card: bool = typer.Option(False, help="Write model-index entries into the (local) model's card."),
+    push_results: Optional[str] = typer.Option(None, help="Push the results artifact to this dataset repo, ORG/NAME."),
+    published: bool = typer.Option(True, "--published/--no-published", help="Show HALA's published scores in the "
+                                                                           "report."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    list_tasks: bool = typer.Option(False, "--list-tasks", help="List suites, benchmarks and task names, and exit."),
+) -> None:
+    """Score a model on HALA's Arabic benchmarks or MMLU EN<->AR translation with lighteval, offline-safe."""
+    from .eval import list_tasks as task_lines, run_eval
+    from .eval_report import summary_markdown
+
+    if list_tasks:
+        typer.echo("\n".join(task_lines()))
+        return
+    if model is None or output is None:
+        raise HalaError("missing MODEL or --output: hala-release eval MODEL --suite hala --output DIR")
+    outcome = run_eval(model, suite=suite, output=output, backend=backend, max_samples=max_samples,
+                       data_dir=data_dir, fixtures=fixtures, allow_partial=allow_partial, batch_size=batch_size,
+                       dtype=dtype, model_name=model_name, cache_dir=cache_dir, update_model_card=update_model_card,
+                       results_repo=push_results, published=published, overwrite=overwrite)
+    typer.echo(summary_markdown(outcome.summary))
+    if outcome.summary.get("partial"):
+        typer.echo(f"partial run ({'; '.join(outcome.summary['partial_reasons'])}): not comparable with full results")
+    typer.echo(f"results written to {outcome.path}")
+    if outcome.model_card:
+        typer.echo(f"model-index written into {outcome.model_card}")
+    if push_results:
+        _push(outcome.path, push_results, "dataset", None, False, "main")
+
+
+@app.command("report", epilog=_example(
+    "hala-release report ./runs/eval-hala-350m ./runs/eval-hala-700m --output ./runs/report-hala",
+    "hala-release report hf://datasets/my-org/hala-350m-evals ./runs/eval-tiny --output ./runs/report --no-published"))
+def report(
+    results: list[str] = typer.Argument(..., help="Eval results: `hala-release eval` output folders or pushed repos."),
+    output: Path = typer.Option(..., help="Folder to write the report artifact to."),
+    published: bool = typer.Option(True, "--published/--no-published", help="Add HALA's published scores, labelled "
+                                                                           "as published."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+) -> None:
+    """Compare evaluated models of one suite: a markdown report with a bar chart (PNG) and a scores table."""
+    from .eval_report import REPORT_FILE, build_report
+
+    path = build_report(results, output, published=published, overwrite=overwrite)
+    typer.echo(f"report of {len(results)} result(s) written to {path / REPORT_FILE}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ class _ChunkWorker:
         from .translate import ChunkRunner, TranslateConfig, load_rows
 
         cfg = TranslateConfig.model_validate(config)
-        dataset = load_rows(resolve(cfg.source, "dataset").path, cfg)
+        dataset = load_rows(resolve(cfg.source, "dataset"), cfg)
         if cfg.engine in ("vllm", "transformers"):
             plan = {**plan, "model_path": str(resolve(cfg.model, "model").path)}
         self.runner = ChunkRunner(cfg, plan, dataset)

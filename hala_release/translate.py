@@ -109,7 +109,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
         raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
     source = resolve(config.source, "dataset")
     model = _resolve_model(config)
-    dataset = load_rows(source.path, config)
+    dataset = load_rows(source, config)
     plan = _plan(config, source, model, len(dataset), output)
     mine = [i for i in range(plan["chunks"]) if i % config.num_shards == config.shard_index]
     work = Path(plan["work_dir"])
@@ -150,12 +150,22 @@ def _resolve_model(config: TranslateConfig):
     return resolve(config.model, "model")
 
 
-def load_rows(path: Path, config: TranslateConfig):
-    """The source split as a `datasets.Dataset`, with errors that name the fix."""
+def load_rows(source, config: TranslateConfig):
+    """The source split as a `datasets.Dataset`, with errors that name the fix.
+
+    The Arrow cache goes in a folder named after the source's pin: `datasets` keys its cache for a folder with a
+    README `configs` section on the relative file patterns, so two different folders of the same name would
+    otherwise share (and silently return) one cached copy.
+    """
+    import hashlib
+
+    from datasets import config as datasets_config
     from datasets import load_dataset
 
+    path = source.path
+    cache = Path(datasets_config.HF_DATASETS_CACHE) / "hala-release" / hashlib.sha256(source.pin.encode()).hexdigest()[:20]
     try:
-        dataset = load_dataset(str(path), config.subset, split=config.split)
+        dataset = load_dataset(str(path), config.subset, split=config.split, cache_dir=str(cache))
     except ValueError as err:
         message = str(err).splitlines()[0]
         raise HalaError(f"cannot load split {config.split!r} (subset {config.subset!r}) from {path}: {message}; "
