@@ -1,0 +1,159 @@
+"""merge: mergekit slerp on tiny LFM2 models, checked tensor by tensor against slerp computed here; the card and
+the saved mergekit config; refusals of quantized and mismatched inputs."""
+
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file, save_file
+
+from hala_release.cli import main
+from hala_release.errors import HalaError
+from hala_release.merge import MERGEKIT_CONFIG_FILE, merge_models
+from hala_release.provenance import read_provenance
+from hala_release.publish import push_artifact
+from hala_release.refs import resolve
+
+SLERP_DOT_THRESHOLD = 0.9995  # nearly parallel tensors are interpolated linearly (mergekit's documented rule)
+TOLERANCE = 1e-6  # float32 weights; measured worst difference is ~1e-8
+
+
+def slerp(t: float, a: torch.Tensor, b: torch.Tensor):
+    """Textbook slerp of two whole tensors (float64), with the linear fallback for near-parallel ones."""
+    x, y = a.double().flatten(), b.double().flatten()
+    dot = torch.dot(x / x.norm(), y / y.norm()).clamp(-1, 1)
+    if dot.abs() > SLERP_DOT_THRESHOLD:
+        return ((1 - t) * x + t * y).reshape(a.shape), float(dot)
+    theta = torch.acos(dot)
+    return ((torch.sin((1 - t) * theta) * x + torch.sin(t * theta) * y) / torch.sin(theta)).reshape(a.shape), float(dot)
+
+
+def _variant(source, target, change):
+    """A copy of a model folder whose tensors are replaced by change(name, tensor)."""
+    shutil.copytree(source, target)
+    weights = target / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({name: change(name, tensor).contiguous() for name, tensor in tensors.items()}, weights,
+              metadata={"format": "pt"})
+    return target
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def other_lfm2(tiny_lfm2, tmp_path_factory):
+    """Same architecture, independent random weights (of the same scale): slerp proper, not its linear fallback."""
+    gen = torch.Generator().manual_seed(1)
+
+    def redraw(name, tensor):
+        if tensor.dim() < 2:
+            return tensor
+        return torch.randn(tensor.shape, generator=gen, dtype=tensor.dtype) * tensor.std()
+    return _variant(tiny_lfm2, tmp_path_factory.mktemp("merge") / "other-lfm2", redraw)
+
+
+@pytest.fixture
+def as_tester(hub, hub_token, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    return hub_token
+
+
+def test_slerp_of_hub_models_matches_slerp_at_t(tiny_lfm2, other_lfm2, as_tester, tmp_path, capsys):
+    push_artifact(tiny_lfm2, "hala-test/m-base", "model")
+    push_artifact(other_lfm2, "hala-test/m-tuned", "model")
+    out = tmp_path / "merged"
+    assert main(["merge", "hala-test/m-base", "hala-test/m-tuned", "--output", str(out), "--t", "0.3"]) == 0
+    assert "slerp merge (t = 0.3)" in capsys.readouterr().out
+
+    base, tuned, merged = _weights(tiny_lfm2), _weights(other_lfm2), _weights(out)
+    assert set(merged) == set(base)
+    arcs = 0
+    for name, tensor in merged.items():
+        expected, dot = slerp(0.3, base[name], tuned[name])
+        assert (tensor.double() - expected).abs().max().item() < TOLERANCE, name
+        arcs += abs(dot) <= SLERP_DOT_THRESHOLD
+    assert arcs >= 20  # most weight matrices took the spherical branch, so the check is not just a lerp
+
+    base_r, tuned_r = resolve("hala-test/m-base"), resolve("hala-test/m-tuned")
+    mk = yaml.safe_load((out / MERGEKIT_CONFIG_FILE).read_text())
+    assert mk == {"base_model": str(base_r.path), "dtype": "float32", "merge_method": "slerp",
+                  "models": [{"model": str(base_r.path)}, {"model": str(tuned_r.path)}], "parameters": {"t": 0.3}}
+    card = ModelCard.load(out / "README.md")
+    assert card.data.to_dict() == {
+        "base_model": ["hala-test/m-base", "hala-test/m-tuned"], "base_model_relation": "merge",
+        "language": ["ar", "en"], "license": "apache-2.0", "library_name": "transformers",
+        "pipeline_tag": "text-generation", "tags": ["hala-release", "merge", "mergekit", "slerp"]}
+    assert "## Merge configuration" in card.text
+    assert f"```yaml\n{(out / MERGEKIT_CONFIG_FILE).read_text().rstrip()}\n```" in card.text  # the exact file
+    prov = read_provenance(out)
+    assert prov.config["t"] == 0.3 and prov.inputs["base"]["pin"] == base_r.pin
+    assert prov.inputs["tuned"]["pin"] == tuned_r.pin
+    assert (out / "tokenizer.json").read_bytes() == (tiny_lfm2 / "tokenizer.json").read_bytes()
+
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.generate(torch.tensor([[1, 5, 6]]), max_new_tokens=4, min_new_tokens=4,
+                          do_sample=False).shape[1] == 7
+
+
+def test_fine_tune_like_merge_lies_between_the_inputs(tiny_lfm2, tmp_path):
+    gen = torch.Generator().manual_seed(2)
+    tuned = _variant(tiny_lfm2, tmp_path / "tuned",
+                     lambda name, t: t + 1e-3 * t.std() * torch.randn(t.shape, generator=gen, dtype=t.dtype))
+    out = merge_models(str(tiny_lfm2), str(tuned), tmp_path / "merged")
+    base, tuned_w, merged = _weights(tiny_lfm2), _weights(tuned), _weights(out)
+    for name, tensor in merged.items():
+        expected, dot = slerp(0.5, base[name], tuned_w[name])
+        assert dot > SLERP_DOT_THRESHOLD  # a small fine-tune: nearly parallel, so slerp is linear here
+        assert (tensor.double() - expected).abs().max().item() < TOLERANCE, name
+        low, high = torch.minimum(base[name], tuned_w[name]), torch.maximum(base[name], tuned_w[name])
+        assert bool(((tensor >= low - 1e-7) & (tensor <= high + 1e-7)).all()), name
+    meta = ModelCard.load(out / "README.md").data.to_dict()
+    assert "base_model" not in meta and "base_model_relation" not in meta  # local inputs: no invented Hub ids
+    prov = read_provenance(out)
+    assert prov.config == {"base": str(tiny_lfm2), "tuned": str(tuned), "method": "slerp", "t": 0.5,
+                           "dtype": "float32", "trust_remote_code": False}
+    text = (out / "README.md").read_text()
+    assert f"| tuned | `{tuned}` | `{prov.inputs['tuned']['pin']}` |" in text
+
+
+def _with_config(source, target, **changes):
+    shutil.copytree(source, target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(changes)
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def test_refuses_quantized_checkpoints(tiny_lfm2, tmp_path, capsys):
+    quantized = _with_config(tiny_lfm2, tmp_path / "fp8", quantization_config={
+        "quant_method": "compressed-tensors", "format": "float-quantized"})
+    with pytest.raises(HalaError, match="drop the quantization scales"):
+        merge_models(str(tiny_lfm2), str(quantized), tmp_path / "out")
+    assert main(["merge", str(quantized), str(tiny_lfm2), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is quantized (compressed-tensors, float-quantized)" in err
+    assert "then run `hala-release quantize` on the merged model" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_mismatched_architectures(tiny_lfm2, tiny_llama, tmp_path, capsys):
+    assert main(["merge", str(tiny_lfm2), str(tiny_llama), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "(llama, LlamaForCausalLM)" in err and "(lfm2, Lfm2ForCausalLM)" in err
+    wider = _with_config(tiny_lfm2, tmp_path / "wider", hidden_size=256)
+    with pytest.raises(HalaError, match="different shapes \\(hidden_size 128 vs 256\\)"):
+        merge_models(str(tiny_lfm2), str(wider), tmp_path / "out")
+
+
+def test_bad_options_are_usage_errors(tiny_lfm2, tmp_path, capsys):
+    assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(tmp_path / "o"), "--t", "1.5"]) == 2
+    assert "--t must be between 0" in capsys.readouterr().err
+    assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(tmp_path / "o"), "--method", "ties"]) == 2
+    assert "unknown merge method 'ties'" in capsys.readouterr().err
