@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,23 +49,23 @@ def write_dataset(rows: list[dict], folder: Path) -> Path:
 
 
 def overhead(rows: int, work: Path, workers: int) -> dict:
-    """(c): the whole `translate` command with the dry-run engine, in a child process so RSS is its own.
-
-    RUSAGE_CHILDREN reports the largest single descendant process, i.e. the peak of one worker or the parent.
-    """
+    """(c): the whole `translate` command with the dry-run engine, in a child process so RSS is its own
+    (with --workers 2, each forked worker's peak is its own and not larger than the main process's)."""
     source = work / f"orca-{rows}"
     if not source.exists():
         write_dataset(openorca_rows(rows), source)
     command = [sys.executable, "-m", "hala_release.cli", "translate", str(source), "--engine", "dry-run",
                "--output", str(work / f"dry-{rows}"), "--chunk-size", "5000", "--overwrite", "--workers", str(workers)]
     began = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)  # the resource usage of this child alone
     seconds = time.perf_counter() - began
-    if result.returncode:
-        raise SystemExit(result.stderr[-3000:])
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if status:
+        raise SystemExit(stderr.decode()[-3000:])
     return {"rows": rows, "workers": workers, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds),
-            "peak_rss_mb": round(peak_kib / 1024)}
+            "peak_rss_mb_main_process": round(usage.ru_maxrss / 1024)}
 
 
 def engine_rows(count: int) -> list[dict]:
@@ -101,6 +100,15 @@ def naive_loop(model_path: Path, rows: list[dict], max_tokens: int) -> dict:
             texts += 1
     seconds = time.perf_counter() - began
     return {"seconds": round(seconds, 2), "rows_per_second": round(len(rows) / seconds, 2), "texts": texts}
+
+
+def engine_startup(engine: str, model_path: Path) -> float:
+    """Seconds to build the engine alone (vLLM's start-up dominates tiny runs on CPU)."""
+    from hala_release.engines import make_engine
+
+    began = time.perf_counter()
+    make_engine(engine, model_path).close()
+    return round(time.perf_counter() - began, 2)
 
 
 def ours(engine: str, model_path: Path, rows: list[dict], work: Path, max_tokens: int, dedup: bool, tag: str) -> dict:
@@ -145,8 +153,13 @@ def main() -> None:
             figures["a_speedup_dedup"] = round(base / figures["transformers_dedup"]["seconds"], 2)
             if not args.skip_vllm:
                 figures["vllm_no_dedup"] = ours("vllm", model, rows, work, args.max_tokens, False, "vllm")
+                startup = {name: engine_startup(name, model) for name in ("transformers", "vllm")}
+                figures["engine_startup_seconds"] = startup
                 figures["b_vllm_over_transformers"] = round(
                     figures["transformers_no_dedup"]["seconds"] / figures["vllm_no_dedup"]["seconds"], 2)
+                figures["b_vllm_over_transformers_without_startup"] = round(
+                    (figures["transformers_no_dedup"]["seconds"] - startup["transformers"])
+                    / (figures["vllm_no_dedup"]["seconds"] - startup["vllm"]), 2)
         figures["c_dry_run_overhead"] = [overhead(args.rows, work, workers) for workers in (1, 2)]
         print(json.dumps(figures, indent=2))
 

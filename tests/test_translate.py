@@ -284,3 +284,16 @@ def test_ray_executor_matches_local(tmp_path, capsys):
     assert code == 0, err
     assert _split_rows(ray_out, "train") == _split_rows(local, "train")
     assert read_provenance(ray_out).stats["rows"] == len(read_sample("hermes3"))
+
+
+def test_push_to_hub_after_translating(tmp_path, hub, hub_token, monkeypatch, capsys):
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    source = export_sample("lamini", tmp_path / "src")
+    code, stdout, err = _run(capsys, "translate", source, "--engine", "dry-run", "--output", tmp_path / "out",
+                             "--push-to-hub", "hala-test/lamini-dry")
+    assert code == 0, err
+    assert "pinned revision: hf://datasets/hala-test/lamini-dry@" in stdout
+    files = HfApi().list_repo_files("hala-test/lamini-dry", repo_type="dataset")
+    assert {"README.md", "hala_provenance.json", "data/train-00000-of-00001.parquet"} <= set(files)
