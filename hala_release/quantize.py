@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,7 +52,6 @@ class LogitComparison:
     sample_prompt: str = ""
     sample_original: str = ""
     sample_quantized: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def stats(self) -> dict[str, Any]:
         return {"verify_prompts": self.prompts, "verify_positions": self.positions,

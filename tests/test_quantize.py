@@ -140,12 +140,18 @@ def test_model_free_from_hub_ref_matches_oneshot(tiny_lfm2, lfm2_fp8, as_tester,
     assert _reload_and_generate(out) == 8
 
 
-def test_llama_both_paths_keep_lm_head_and_generate(tiny_llama, tmp_path, capsys):
+def test_llama_both_paths_keep_lm_head_and_generate(tiny_llama, as_tester, tmp_path, capsys):
     oneshot = quantize_model(str(tiny_llama), tmp_path / "oneshot", verify=False)
-    assert main(["quantize", str(tiny_llama), "--output", str(tmp_path / "free"), "--model-free"]) == 0
+    repo = "hala-test/q-tiny-llama-fp8"
+    assert main(["quantize", str(tiny_llama), "--output", str(tmp_path / "free"), "--model-free",
+                 "--push-to-hub", repo, "--tag", "v1"]) == 0
     out = capsys.readouterr().out
     stats = read_provenance(tmp_path / "free").stats
     assert f"top-1 agreement {stats['top1_agreement']:.1%}" in out
+    pushed = resolve(f"{repo}@v1")  # the artifact went up as one tagged commit, card rendered for the repo id
+    assert f"pinned revision: {repo}@{pushed.pin}" in out
+    assert f'from_pretrained("{repo}")' in (pushed.path / "README.md").read_text()
+    assert _dtypes(pushed.path) == _dtypes(tmp_path / "free")
     for folder in (oneshot, tmp_path / "free"):
         dtypes = _dtypes(folder)
         assert dtypes["lm_head.weight"] == "F32"  # untied head, ignored on request

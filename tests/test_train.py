@@ -1,7 +1,6 @@
 """train: TRL SFT from a recipe on tiny models; the card field by field; kill a real training process and rerun it
 to resume from the checkpoint; recipe parsing and refusals."""
 
-import json
 import signal
 import subprocess
 import sys
