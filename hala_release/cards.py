@@ -17,7 +17,7 @@ import yaml
 
 from .errors import HalaError
 from .licenses import KNOWN_LICENSES
-from .provenance import Provenance, read_provenance
+from .provenance import PROVENANCE_FILE, Provenance, read_provenance
 
 CARD_FILE = "README.md"
 TEMPLATES = {"dataset": ("hala_release.dataset_cards", "dataset_card.md.j2"),
@@ -64,6 +64,8 @@ def card_metadata(prov: Provenance) -> dict[str, Any]:
             meta["datasets"] = list(facts.datasets)
         meta["library_name"] = facts.library_name or "transformers"
         meta["pipeline_tag"] = facts.pipeline_tag or "text-generation"
+        if facts.eval_results:
+            meta["model-index"] = model_index(facts)
     else:
         meta["pretty_name"] = facts.title
         if facts.source_datasets:
@@ -80,6 +82,19 @@ def card_metadata(prov: Provenance) -> dict[str, Any]:
             }]
     meta["tags"] = sorted({"hala-release", *facts.tags})
     return meta
+
+
+def model_index(facts) -> list[dict[str, Any]]:
+    """The card's `model-index` from its eval results, built by huggingface_hub's own converter."""
+    from huggingface_hub import EvalResult
+    from huggingface_hub.repocard_data import eval_results_to_model_index
+
+    try:
+        results = [EvalResult(**record) for record in facts.eval_results]
+    except TypeError as err:
+        raise HalaError(f"an eval result of {facts.title!r} is not a huggingface_hub EvalResult ({err}); "
+                        f"fix eval_results in hala_provenance.json") from None
+    return eval_results_to_model_index(facts.model_index_name or facts.title, results)
 
 
 def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = None) -> list[str]:
@@ -114,6 +129,8 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
         for dataset in _as_list(meta.get("datasets")):
             if not isinstance(dataset, str) or not _REPO_ID.match(dataset):
                 problems.append(f"datasets entry {dataset!r} must be a Hub dataset id org/name")
+        if "model-index" in meta:
+            problems.extend(_check_model_index(meta["model-index"]))
     elif kind == "dataset":
         for size in _as_list(meta.get("size_categories")):
             if size not in SIZE_CATEGORIES:
@@ -126,6 +143,22 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
                 if value not in CREATORS:
                     problems.append(f"{key} {value!r} must be one of {sorted(CREATORS)}")
         problems.extend(_check_configs(meta.get("configs"), folder))
+    return problems
+
+
+def _check_model_index(model_index: Any) -> list[str]:
+    """Problems with a `model-index` block, judged by huggingface_hub's own parser."""
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    try:
+        _, results = model_index_to_eval_results(model_index)
+    except (KeyError, TypeError, AttributeError, IndexError) as err:
+        return [f"model-index is malformed ({err.__class__.__name__}: {err}): each entry needs name and results "
+                f"with task.type, dataset.type, dataset.name and metrics[].type/value"]
+    problems = []
+    for result in results:
+        if not isinstance(result.metric_value, (int, float)) or isinstance(result.metric_value, bool):
+            problems.append(f"model-index metric {result.metric_type!r} on {result.dataset_type!r} must be a number")
     return problems
 
 
@@ -204,6 +237,35 @@ def write_card(folder: Path, repo_id: str | None = None) -> Path:
     path = Path(folder) / CARD_FILE
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def update_card_facts(folder: Path, facts) -> Path:
+    """Replace an artifact's card facts in its provenance and render README.md again from it.
+
+    The new card is rendered and validated before anything is written, and each file is replaced atomically
+    (temp file + rename), so a failed update leaves the artifact as it was.
+    """
+    folder = Path(folder)
+    prov = read_provenance(folder).model_copy(update={"card": facts})
+    text = render_card(prov)
+    check_card_text(text, facts.kind, folder)
+    _replace_file(folder / PROVENANCE_FILE, prov.model_dump_json(indent=2) + "\n")
+    _replace_file(folder / CARD_FILE, text)
+    return folder / CARD_FILE
+
+
+def _replace_file(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".hala-tmp-{path.name}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def parse_card_metadata(text: str) -> dict[str, Any]:

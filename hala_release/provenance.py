@@ -43,6 +43,9 @@ class CardFacts(BaseModel):
     datasets: list[str] = Field(default_factory=list)
     library_name: str | None = None
     pipeline_tag: str | None = None
+    # models: evaluation results (huggingface_hub `EvalResult` fields), rendered as the card's `model-index`
+    eval_results: list[dict[str, Any]] = Field(default_factory=list)
+    model_index_name: str | None = None  # the `name` of the model-index entry (default: the title)
     # datasets
     source_datasets: list[str] = Field(default_factory=list)
     task_categories: list[str] = Field(default_factory=list)
