@@ -63,5 +63,5 @@ def carry_forward(sources: dict[str, str | None], default: str = "apache-2.0") -
         return CarriedLicense("other", winner, category, note, license_name=name)
     note = f"{lic} is the most restrictive licence among the sources; it comes from {winner}"
     if category == "no derivatives":
-        note += f" (its terms forbid derivative works: check you may publish this artifact at all)"
+        note += " (its terms forbid derivative works: check you may publish this artifact at all)"
     return CarriedLicense(lic, winner, category, note)

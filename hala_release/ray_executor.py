@@ -14,11 +14,12 @@ from .errors import HalaError
 
 class _ChunkWorker:
     def __init__(self, config: dict[str, Any], plan: dict[str, Any]):
+        from .chunked import load_split
         from .refs import resolve
-        from .translate import ChunkRunner, TranslateConfig, load_rows
+        from .translate import ChunkRunner, TranslateConfig
 
         cfg = TranslateConfig.model_validate(config)
-        dataset = load_rows(resolve(cfg.source, "dataset"), cfg)
+        dataset = load_split(resolve(cfg.source, "dataset"), cfg.split, cfg.subset, cfg.limit)
         if cfg.engine in ("vllm", "transformers"):
             plan = {**plan, "model_path": str(resolve(cfg.model, "model").path)}
         self.runner = ChunkRunner(cfg, plan, dataset)

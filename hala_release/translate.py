@@ -9,10 +9,7 @@ chunks are streamed into the artifact: passing rows in the main split, failing r
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import shutil
 import time
 from collections import Counter
@@ -21,13 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .artifacts import build_artifact, config_hash, shorten_record
+from .artifacts import build_artifact, config_hash
+from .chunked import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, counter_delta, load_split, open_plan,
+                      run_local, shard_todo, total_stats, write_chunk)
 from .errors import HalaError, UsageError
 from .quality import GateConfig
 
 log = logging.getLogger(__name__)
 OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
-ROWS_PER_FILE = 1_000_000
 # Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
 SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "concurrency", "cache_dir",
                    "overwrite", "ray_address", "ray_workers", "push_to_hub"}
@@ -94,11 +92,6 @@ class TranslateConfig(BaseModel):
             raise UsageError(f"--source-lang and --target-lang are both {self.source_lang!r}")
 
 
-def work_dir_for(output: Path) -> Path:
-    """Chunks live beside the output (same filesystem, so Slurm tasks and reruns find them)."""
-    return output.parent / f".hala-work-{output.name}"
-
-
 def run_translate(config: TranslateConfig) -> dict[str, Any]:
     """Translate what this process is responsible for; assemble the artifact when all chunks exist."""
     from .refs import resolve
@@ -109,11 +102,9 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
         raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
     source = resolve(config.source, "dataset")
     model = _resolve_model(config)
-    dataset = load_rows(source, config)
+    dataset = load_split(source, config.split, config.subset, config.limit)
     plan = _plan(config, source, model, len(dataset), output)
-    mine = [i for i in range(plan["chunks"]) if i % config.num_shards == config.shard_index]
-    work = Path(plan["work_dir"])
-    todo = [i for i in mine if not _chunk_done(work, i)]
+    todo = shard_todo(plan, config.num_shards, config.shard_index)
     start = time.perf_counter()
     if todo:
         if config.executor == "ray":
@@ -121,8 +112,8 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
 
             run_chunks_on_ray(config, plan, todo)
         else:
-            run_chunks_locally(config, plan, todo, dataset)
-    done = [i for i in range(plan["chunks"]) if _chunk_done(work, i)]
+            run_local(lambda: ChunkRunner(config, plan, dataset), plan, todo, workers=config.workers, desc="translate")
+    done = [i for i in range(plan["chunks"]) if chunk_done(plan, i)]
     summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": len(done),
                "chunks_this_run": len(todo), "seconds": round(time.perf_counter() - start, 2)}
     if len(done) < plan["chunks"]:
@@ -150,65 +141,12 @@ def _resolve_model(config: TranslateConfig):
     return resolve(config.model, "model")
 
 
-def load_rows(source, config: TranslateConfig):
-    """The source split as a `datasets.Dataset`, with errors that name the fix.
-
-    The Arrow cache goes in a folder named after the source's pin: `datasets` keys its cache for a folder with a
-    README `configs` section on the relative file patterns, so two different folders of the same name would
-    otherwise share (and silently return) one cached copy.
-    """
-    import hashlib
-
-    from datasets import config as datasets_config
-    from datasets import load_dataset
-
-    path = source.path
-    cache = Path(datasets_config.HF_DATASETS_CACHE) / "hala-release" / hashlib.sha256(source.pin.encode()).hexdigest()[:20]
-    try:
-        dataset = load_dataset(str(path), config.subset, split=config.split, cache_dir=str(cache))
-    except ValueError as err:
-        message = str(err).splitlines()[0]
-        raise HalaError(f"cannot load split {config.split!r} (subset {config.subset!r}) from {path}: {message}; "
-                        f"check --split and --subset") from None
-    if config.limit is not None:
-        dataset = dataset.select(range(min(config.limit, len(dataset))))
-    if len(dataset) == 0:
-        raise HalaError(f"split {config.split!r} of {config.source} has no rows")
-    return dataset
-
-
 def _plan(config: TranslateConfig, source, model, rows: int, output: Path) -> dict[str, Any]:
-    """Create or check the work folder's plan, so chunks from a different config are never mixed in."""
-    work = work_dir_for(output)
+    """The chunk plan: what the chunks are made from, plus where this process finds the model."""
     model_pin = None if model is None else (model["pin"] if isinstance(model, dict) else model.pin)
-    plan = {"config_hash": config_hash(config.result_config()), "source_pin": source.pin, "model_pin": model_pin,
-            "rows": rows, "chunk_size": config.chunk_size, "chunks": math.ceil(rows / config.chunk_size),
-            "work_dir": str(work), "model_path": str(model.path) if hasattr(model, "path") else None}
-    plan_file = work / "plan.json"
-    if plan_file.exists():
-        existing = json.loads(plan_file.read_text())
-        compared = [k for k in plan if k not in ("work_dir", "model_path")]
-        if {k: existing.get(k) for k in compared} != {k: plan[k] for k in compared}:
-            raise HalaError(f"{work} holds chunks from a different configuration or input revision: delete it "
-                            f"to start over, or rerun with the original settings to resume")
-        return {**existing, "model_path": plan["model_path"]}
-    work.mkdir(parents=True, exist_ok=True)
-    _write_atomic(plan_file, json.dumps(plan, indent=2).encode())
-    return plan
-
-
-def _chunk_path(work: Path, index: int) -> Path:
-    return work / f"chunk-{index:06d}.parquet"
-
-
-def _chunk_done(work: Path, index: int) -> bool:
-    return _chunk_path(work, index).exists()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    identity = {"config_hash": config_hash(config.result_config()), "source_pin": source.pin, "model_pin": model_pin}
+    plan = open_plan(output, identity, rows, config.chunk_size)
+    return {**plan, "model_path": str(model.path) if hasattr(model, "path") else None}
 
 
 class ChunkRunner:
@@ -237,98 +175,34 @@ class ChunkRunner:
                                             config.target_lang, cache=cache, batch_size=config.batch_size,
                                             max_retries=config.max_retries, dedup=config.dedup)
         self.engine = engine
+        log.info("schema: %s (%s)", self.schema.name, ", ".join(self.schema.output_columns(config.target_lang)))
 
     def run(self, index: int) -> dict[str, Any]:
         """Translate chunk `index` and write it (rows + stats) atomically; returns the chunk's stats."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         from .translate_rows import translate_table
 
-        size = self.plan["chunk_size"]
-        start = index * size
-        stop = min(start + size, self.plan["rows"])
+        start, stop = chunk_bounds(self.plan, index)
         table = self.dataset.with_format("arrow")[start:stop]
         before = dict(self.translator.stats), dict(self.translator.failures)
         began = time.perf_counter()
         out = translate_table(table, self.schema, self.translator, self.config)
-        stats = _delta(before[0], self.translator.stats)
-        stats["failures"] = _delta(before[1], self.translator.failures)
+        stats = counter_delta(before[0], self.translator.stats)
+        stats["failures"] = counter_delta(before[1], self.translator.failures)
         stats["rows"] = stop - start
         stats["rows_failed"] = out.num_rows - sum(out.column(OK_COLUMN).to_pylist())
         stats["seconds"] = round(time.perf_counter() - began, 3)
-        work = Path(self.plan["work_dir"])
-        _write_atomic(work / f"chunk-{index:06d}.json", json.dumps(stats).encode())
-        sink = pa.BufferOutputStream()
-        pq.write_table(out, sink)
-        _write_atomic(_chunk_path(work, index), sink.getvalue().to_pybytes())  # the completion marker, last
+        write_chunk(self.plan, index, out, stats)
         return stats
 
     def close(self) -> None:
         self.engine.close()
 
 
-def _delta(before: dict, after: Counter) -> dict:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
-
-
-def run_chunks_locally(config: TranslateConfig, plan: dict[str, Any], todo: list[int], dataset) -> None:
-    """Chunks in this process, or in `config.workers` forked processes (each with its own engine)."""
-    from tqdm.auto import tqdm
-
-    total_rows = sum(min(plan["chunk_size"], plan["rows"] - i * plan["chunk_size"]) for i in todo)
-    began = time.perf_counter()
-    tokens = 0
-    with tqdm(total=total_rows, unit="rows", desc="translate", disable=None) as bar:
-        for stats in _chunk_results(config, plan, todo, dataset):
-            tokens += stats.get("generated_tokens", 0)
-            bar.update(stats["rows"])
-            bar.set_postfix(tok_s=f"{tokens / max(1e-9, time.perf_counter() - began):.0f}")
-
-
-def _chunk_results(config: TranslateConfig, plan: dict[str, Any], todo: list[int], dataset):
-    if config.workers == 1:
-        runner = ChunkRunner(config, plan, dataset)
-        log.info("schema: %s (%s)", runner.schema.name, ", ".join(runner.schema.output_columns(config.target_lang)))
-        try:
-            for index in todo:
-                yield runner.run(index)
-        finally:
-            runner.close()
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("fork")  # children share the memory-mapped dataset
-    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_start_worker,
-                             initargs=(config, plan, dataset)) as pool:
-        yield from pool.map(_run_in_worker, todo)
-
-
-_WORKER: dict[str, ChunkRunner] = {}
-
-
-def _start_worker(config: TranslateConfig, plan: dict[str, Any], dataset) -> None:
-    _WORKER["runner"] = ChunkRunner(config, plan, dataset)
-
-
-def _run_in_worker(index: int) -> dict[str, Any]:
-    return _WORKER["runner"].run(index)
-
-
 def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path) -> dict[str, Any]:
     """Stream every chunk into the artifact's splits, in order, then remove the work folder."""
-    import pyarrow.parquet as pq
-
     from .translate_card import translation_card
 
-    work = Path(plan["work_dir"])
-    stats: Counter = Counter()
-    failures: Counter = Counter()
-    for index in range(plan["chunks"]):
-        chunk_stats = json.loads((work / f"chunk-{index:06d}.json").read_text())
-        failures.update(chunk_stats.pop("failures", {}))
-        stats.update({k: v for k, v in chunk_stats.items() if isinstance(v, (int, float))})
+    stats, failures = total_stats(plan)
     rows_ok = stats["rows"] - stats["rows_failed"]
     splits = {"train": rows_ok, "rejected": stats["rows_failed"]}
     inputs = {"source": source}
@@ -338,9 +212,8 @@ def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, outpu
     with build_artifact(output, stage="translate", config=config.result_config(), card=card, inputs=inputs,
                         overwrite=config.overwrite) as draft:
         with draft.timed("assemble"):
-            writers = _SplitWriters(draft.path / "data", splits)
-            for index in range(plan["chunks"]):
-                table = pq.read_table(_chunk_path(work, index))
+            writers = SplitWriters(draft.path / "data", splits)
+            for table in chunk_tables(plan):
                 mask = table.column(OK_COLUMN)
                 writers.write("train", table.filter(mask))
                 writers.write("rejected", table.filter(_negate(mask)))
@@ -353,7 +226,7 @@ def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, outpu
         draft.card.sample_records = writers.samples
         draft.stats.update(_summary_stats(stats, failures))
         draft.timings["translate_chunks"] = round(stats["seconds"], 3)
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(plan["work_dir"], ignore_errors=True)
     return {"output": str(output), **_summary_stats(stats, failures)}
 
 
@@ -374,43 +247,3 @@ def _summary_stats(stats: Counter, failures: Counter) -> dict[str, Any]:
         "tokens_per_second": round(stats["generated_tokens"] / seconds, 1),
         "rows_per_second": round(stats["rows"] / seconds, 1),
     }
-
-
-class _SplitWriters:
-    """Parquet files per split, `ROWS_PER_FILE` rows each, named the way the Hub and `datasets` expect."""
-
-    def __init__(self, folder: Path, totals: dict[str, int]):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.totals = folder, totals
-        self.files = {name: max(1, math.ceil(rows / ROWS_PER_FILE)) for name, rows in totals.items()}
-        self.written = Counter()
-        self.writers: dict[str, Any] = {}
-        self.samples: list[dict] = []
-
-    def write(self, split: str, table) -> None:
-        import pyarrow.parquet as pq
-
-        offset = 0
-        while offset < table.num_rows:
-            file_index = self.written[split] // ROWS_PER_FILE
-            room = ROWS_PER_FILE - self.written[split] % ROWS_PER_FILE
-            part = table.slice(offset, room)
-            key = f"{split}-{file_index}"
-            if key not in self.writers:
-                self._close_split(split)
-                path = self.folder / f"{split}-{file_index:05d}-of-{self.files[split]:05d}.parquet"
-                self.writers[key] = pq.ParquetWriter(path, table.schema)
-            self.writers[key].write_table(part)
-            if split == "train" and len(self.samples) < 3:
-                self.samples.extend(shorten_record(r) for r in part.slice(0, 3 - len(self.samples)).to_pylist())
-            self.written[split] += part.num_rows
-            offset += part.num_rows
-
-    def _close_split(self, split: str) -> None:
-        for key in [k for k in self.writers if k.startswith(f"{split}-")]:
-            self.writers.pop(key).close()
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        self.writers.clear()

@@ -17,7 +17,7 @@ from hala_release.cli import main
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.refs import folder_content_hash
 from hala_release.sample_data import SAMPLES, export_sample, read_sample
-from hala_release.translate import work_dir_for
+from hala_release.chunked import work_dir_for
 
 FORMATTED = [
     {"id": "a", "text": "# Binary search\n\n```python\ndef search(xs, x):\n    return xs.index(x)\n```\n\nIt is fast."},
@@ -222,7 +222,8 @@ def test_vllm_engine_on_cpu(tiny_lfm2, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)
     out = tmp_path / "out"
     code, _, err = _run(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "vllm", "--output", out,
-                        "--schema", "fields", "--fields", "text", "--no-quality-gates", "--max-tokens", "6")
+                        "--schema", "fields", "--fields", "text", "--no-quality-gates", "--max-tokens", "6",
+                        "--no-cache")  # the cache key has no engine: the transformers test's results would be reused
     assert code == 0, err
     rows = {row["id"]: row["text_ar"] for row in _split_rows(out, "train")}
     assert "```python\ndef search(xs, x):\n    return xs.index(x)\n```" in rows["a"]
@@ -258,7 +259,7 @@ def test_openai_engine_against_a_vllm_server(tiny_llama, tmp_path, capsys):
         out = tmp_path / "out"
         code, _, err = _run(capsys, "translate", source, "--model", "tiny", "--engine", "openai", "--api-base",
                             f"http://127.0.0.1:{port}/v1", "--output", out, "--schema", "fields", "--fields", "text",
-                            "--no-quality-gates", "--max-tokens", "6", "--concurrency", "4")
+                            "--no-quality-gates", "--max-tokens", "6", "--concurrency", "4", "--no-cache")
         assert code == 0, err
         rows = {row["id"]: row["text_ar"] for row in _split_rows(out, "train")}
         assert "\nhttps://example.com/guide?page=2\n" in rows["c"]
