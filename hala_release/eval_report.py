@@ -246,8 +246,9 @@ def report_markdown(summaries: list[dict[str, Any]], *, published: bool = True, 
     reference = published_rows(summaries[0]) if published else {}
     if reference:
         lines += ["", "## Published, not measured here", "",
-                  f"Copied from the {PUBLISHED_SOURCE} for reference; hala-release did not run these models. "
-                  "Translation figures come from secondary summaries of the paper and are approximate.", "",
+                  f"Copied from the {PUBLISHED_SOURCE} for reference; hala-release did not run these models."
+                  + (" Translation figures come from secondary summaries of the paper and are approximate."
+                     if set(reference) & set(PUBLISHED_TRANSLATION) else ""), "",
                   header, rule]
         for model, row in reference.items():
             lines.append(f"| {model} (published) | " + " | ".join(_fmt(row.get(c)) for c, _, _ in columns) + " |")
@@ -295,10 +296,10 @@ def write_chart(summaries: list[dict[str, Any]], path: Path, *, published: bool 
     title = f"hala-release eval, suite '{summaries[0].get('suite')}'"
     notes = []
     if n_published:
-        notes.append("grey hatched: published in the HALA report, not measured here")
+        notes.append("grey, hatched: published in the HALA report, not measured here")
     if any(s.get("partial") for s in summaries):
-        notes.append("* partial run (--max-samples, missing subsets or fixture data)")
-    ax.set_title(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=9)
+        notes.append("* partial run: --max-samples, missing subsets or fixture data")
+    ax.set_title("\n".join([title, *notes]), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.legend(fontsize=8, ncol=min(len(series), 3), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
