@@ -371,6 +371,59 @@ def report(
     typer.echo(f"report of {len(results)} result(s) written to {path / REPORT_FILE}")
 
 
+@app.command("judge", epilog=_example(
+    "hala-release judge Helsinki-NLP/opus-100 --subset ar-en --judge Qwen/Qwen2.5-3B-Instruct --output ./runs/opus-judged",
+    "hala-release judge ./runs/opus100-ar-en-sample --judge ./runs/tiny/tiny-llama --engine transformers "
+    "--output ./runs/judged --threshold 0.6"))
+def judge(
+    source: str = typer.Argument(..., help="Parallel corpus ref (a `translation` {lang: text} column, or see --source-field)."),
+    judge_model: str = typer.Option(..., "--judge", help="Judge model ref (a chat model)."),
+    output: Path = typer.Option(..., help="Folder to write the filtered corpus artifact to."),
+    source_lang: str = typer.Option("en", help="Source language code."),
+    target_lang: str = typer.Option("ar", help="Target language code."),
+    source_field: Optional[str] = typer.Option(None, help="Column with the source side (instead of `translation`)."),
+    target_field: Optional[str] = typer.Option(None, help="Column with the target side."),
+    split: str = typer.Option("train", help="Split to filter."),
+    subset: Optional[str] = typer.Option(None, help="Dataset config name, e.g. ar-en."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N pairs."),
+    threshold: float = typer.Option(0.5, help="Keep pairs whose P(accept) is at least this."),
+    engine: str = typer.Option("vllm", help="vllm or transformers."),
+    prompt_template: str = typer.Option("hala-judge", help="hala-judge, or a YAML file with {source} and {target}."),
+    verdicts: str = typer.Option("ACCEPT,REJECT", help="The accepting and rejecting verdict words."),
+    batch_size: int = typer.Option(32, help="Pairs per engine call."),
+    chunk_size: int = typer.Option(1000, help="Pairs per resumable chunk."),
+    num_shards: int = typer.Option(1, help="Split the chunks among N jobs."),
+    shard_index: int = typer.Option(0, help="Which of the N shards this job runs."),
+    dtype: str = typer.Option("auto", help="Model dtype (auto, float32, bfloat16)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow model code from the model repo (off by default)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
+) -> None:
+    """Filter a parallel corpus: cheap rule-based filters, then an LLM judge's ACCEPT probability."""
+    from .judge import JudgeConfig, run_judge
+
+    words = tuple(w.strip() for w in verdicts.split(",") if w.strip())
+    if len(words) != 2:
+        raise HalaError("--verdicts takes exactly two words, the accepting one first (e.g. ACCEPT,REJECT)")
+    config = JudgeConfig(
+        source=source, judge=judge_model, output=str(output), source_lang=source_lang, target_lang=target_lang,
+        source_field=source_field, target_field=target_field, split=split, subset=subset, limit=limit,
+        threshold=threshold, engine=engine, prompt_template=prompt_template, verdicts=words, batch_size=batch_size,
+        chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index, dtype=dtype,
+        trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
+    summary = run_judge(config)
+    if summary["status"] != "complete":
+        typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks scored. Run the same command without "
+                   f"--num-shards/--shard-index once all shards finish, to gather them into {output}.")
+        return
+    counts = summary["counts"]
+    typer.echo(f"pairs {summary['rows']:,}: kept {counts['kept']:,}, below threshold {counts['judge']:,}, "
+               + ", ".join(f"{name} {counts[name]:,}" for name in counts if name not in ("kept", "judge")))
+    typer.echo(f"written to {summary['output']}")
+    if push_to_hub:
+        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

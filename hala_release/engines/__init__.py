@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .base import Engine, Generation, Request, Sampling
+from .base import Engine, Generation, Request, Sampling, Scorer
 
 ENGINES = ("vllm", "openai", "transformers", "dry-run")
 
 
 def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code: bool = False,
-                api_base: str | None = None, concurrency: int = 32, dtype: str = "auto") -> Engine:
+                api_base: str | None = None, concurrency: int = 32, dtype: str = "auto",
+                vllm_options: dict | None = None) -> Engine:
     """Build the named engine; `model` is a local folder (vllm/transformers) or a served model name (openai)."""
     if name == "dry-run":
         from .dry_run import DryRunEngine
@@ -30,7 +31,7 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
     if name == "vllm":
         from .vllm_offline import VllmEngine
 
-        return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype)
+        return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype, **(vllm_options or {}))
     if name == "openai":
         from .openai_server import OpenAIEngine
 
@@ -38,4 +39,4 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
     raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "Generation", "Request", "Sampling", "make_engine"]
+__all__ = ["ENGINES", "Engine", "Generation", "Request", "Sampling", "Scorer", "make_engine"]

@@ -42,3 +42,12 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Free the model (GPU memory, worker processes)."""
+
+
+class Scorer(Protocol):
+    """Engines that can read next-token probabilities (transformers, vLLM): what the judge needs."""
+
+    tokenizer: object  # a transformers tokenizer, to map verdict words to token ids
+
+    def next_token_probs(self, requests: list[Request], token_ids: list[int]) -> list[list[float]]:
+        """For each request (assistant turn opened), P(token) for each of `token_ids`, renormalised over them."""

@@ -49,5 +49,17 @@ class TransformersEngine:
             results.append(Generation(text, len(kept), finished))
         return results
 
+    def next_token_probs(self, requests: list[Request], token_ids: list[int]) -> list[list[float]]:
+        """One forward pass per batch; the last position's logits, restricted to `token_ids`, softmaxed."""
+        import torch
+
+        prompts = [self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+                   for r in requests]
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        with torch.inference_mode():
+            logits = self.model(**batch).logits[:, -1, :]  # left padding: the last position is the next token
+        chosen = logits[:, token_ids].float()
+        return torch.softmax(chosen, dim=-1).tolist()
+
     def close(self) -> None:
         del self.model

@@ -26,6 +26,7 @@ class VllmEngine:
         cpu_defaults = {"enforce_eager": True, "gpu_memory_utilization": 0.1} if on_cpu else {}
         options = {"seed": 0, **cpu_defaults, **llm_options}
         self.llm = LLM(model=str(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
+        self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
@@ -35,6 +36,28 @@ class VllmEngine:
         outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason != "length")
                 for o in outputs]
+
+    def next_token_probs(self, requests: list[Request], token_ids: list[int]) -> list[list[float]]:
+        """One generated token restricted to `token_ids`, with their log-probabilities.
+
+        Needs the engine built with ``logprobs_mode="processed_logprobs"``: the returned log-probabilities are
+        then taken after the restriction, i.e. already renormalised over `token_ids` (temperature 1, so the
+        distribution is the model's own).
+        """
+        import math
+
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=1.0, allowed_token_ids=list(token_ids),
+                                logprobs=len(token_ids), seed=0)
+        outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+        results = []
+        for output in outputs:
+            position = output.outputs[0].logprobs[0]
+            probs = [math.exp(position[t].logprob) if t in position else 0.0 for t in token_ids]
+            total = sum(probs) or 1.0
+            results.append([p / total for p in probs])
+        return results
 
     def close(self) -> None:
         del self.llm

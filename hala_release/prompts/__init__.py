@@ -1,11 +1,13 @@
 """Prompt templates: shipped YAML files (or a user's file) turning one segment into chat messages.
 
-Placeholders are replaced literally (`{text}`, `{source_name}`, `{target_name}`, `{source_lang}`,
-`{target_lang}`), so braces inside the text being translated can never break formatting.
+Placeholders (`{text}`, `{source_name}`, `{target_name}`, `{source_lang}`, `{target_lang}`, and for the judge
+`{source}`, `{target}`) are filled in one pass over the template, so braces inside the texts themselves are
+never read as placeholders.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +25,8 @@ LANGUAGE_NAMES = {
     "so": "Somali", "ku": "Kurdish", "ckb": "Central Kurdish", "ps": "Pashto", "uz": "Uzbek", "kk": "Kazakh",
     "az": "Azerbaijani", "sv": "Swedish", "da": "Danish", "fi": "Finnish", "cs": "Czech", "hu": "Hungarian",
 }
-BUILTIN = ("hala-teacher", "hala-translator")
+BUILTIN = ("hala-teacher", "hala-translator", "hala-judge")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def language_name(code: str) -> str:
@@ -42,20 +45,18 @@ class PromptTemplate:
         """The template as recorded in cards and cache keys."""
         return (f"[system]\n{self.system}\n" if self.system else "") + f"[user]\n{self.user}"
 
-    def messages(self, text: str, source_lang: str, target_lang: str) -> list[dict[str, str]]:
-        values = {"{source_name}": language_name(source_lang), "{target_name}": language_name(target_lang),
-                  "{source_lang}": source_lang, "{target_lang}": target_lang}
+    def messages(self, text: str, source_lang: str, target_lang: str, **payload: str) -> list[dict[str, str]]:
+        values = {"source_name": language_name(source_lang), "target_name": language_name(target_lang),
+                  "source_lang": source_lang, "target_lang": target_lang, "text": text, **payload}
 
         def fill(template: str) -> str:
-            for key, value in values.items():
-                template = template.replace(key, value)
-            return template.replace("{text}", text)  # last, so the text itself is never rewritten
+            return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
         messages = [{"role": "system", "content": fill(self.system)}] if self.system else []
         return messages + [{"role": "user", "content": fill(self.user)}]
 
 
-def load_template(name_or_file: str) -> PromptTemplate:
+def load_template(name_or_file: str, required: str = "{text}") -> PromptTemplate:
     """A shipped template by name, or a YAML file with `user:` (and optional `system:`) keys."""
     if name_or_file in BUILTIN:
         text = resources.files(__name__).joinpath(f"{name_or_file}.yaml").read_text(encoding="utf-8")
@@ -67,6 +68,7 @@ def load_template(name_or_file: str) -> PromptTemplate:
                              f"nor a file: pass one of those names or a YAML file with a `user:` key")
         text, source = path.read_text(encoding="utf-8"), str(path)
     data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("user"), str) or "{text}" not in data["user"]:
-        raise UsageError(f"prompt template {source} needs a `user:` string containing {{text}}")
+    needed = required.split(",")
+    if not isinstance(data, dict) or not isinstance(data.get("user"), str) or not all(n in data["user"] for n in needed):
+        raise UsageError(f"prompt template {source} needs a `user:` string containing {' and '.join(needed)}")
     return PromptTemplate(name=source, user=data["user"], system=data.get("system"))
