@@ -344,8 +344,8 @@ def test_cli_eval_writes_model_index_into_the_card_and_pushes(model_copy, tmp_pa
         (k[0], v.metric_value) for k, v in results.items()}
     from hala_release.publish import push_artifact
 
-    push_artifact(model_copy, "hala-test/tiny-lfm2", "model")
-    pushed = ModelCard.load("hala-test/tiny-lfm2")
+    push_artifact(model_copy, "hala-test/tiny-lfm2-evaluated", "model")
+    pushed = ModelCard.load("hala-test/tiny-lfm2-evaluated")
     assert {(r.dataset_type, r.metric_value) for r in pushed.data.eval_results} == {
         (k[0], v.metric_value) for k, v in results.items()}
     files = set(HfApi().list_repo_files("hala-test/tiny-evals", repo_type="dataset"))
