@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import logging
 import re
 import tempfile
 from contextlib import contextmanager
@@ -29,7 +28,6 @@ from .errors import HalaError, UsageError
 if TYPE_CHECKING:
     from .refs import ResolvedRef
 
-logger = logging.getLogger(__name__)
 
 BACKENDS = ("transformers", "vllm")
 EVAL_SECTION = "Evaluation (hala-release eval)"
