@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 BACKENDS = ("transformers", "vllm")
 EVAL_SECTION = "Evaluation (hala-release eval)"
-_SUITE_HELP = "hala, oall-v2, translation, or a file listing tasks (one per line)"
 
 
 def _tasks_module():
