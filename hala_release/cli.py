@@ -424,6 +424,35 @@ def judge(
         _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
 
 
+@app.command("mix", epilog=_example(
+    "hala-release mix --translated ./runs/openorca-ar --parallel ./runs/opus-judged --output ./runs/translator-sft",
+    "hala-release mix --translated my-org/openorca-ar@v1 --directions en-ar --eval-size 1000 --seed 7 --output ./mix"))
+def mix(
+    translated: list[str] = typer.Option([], help="Translated dataset ref (output of translate); repeatable."),
+    parallel: list[str] = typer.Option([], help="Parallel corpus ref (OPUS layout or judge output); repeatable."),
+    output: Path = typer.Option(..., help="Folder to write the SFT dataset artifact to."),
+    source_lang: str = typer.Option("en", help="Source language code."),
+    target_lang: str = typer.Option("ar", help="Target language code."),
+    directions: str = typer.Option("en-ar,ar-en", help="Comma list of directions, e.g. en-ar,ar-en."),
+    eval_size: int = typer.Option(200, help="Held-out examples (whole pairs, both directions)."),
+    seed: int = typer.Option(0, help="Seed for instruction phrasing, shuffling and the split."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
+) -> None:
+    """Build a bilingual translator SFT set (chat messages) from translated data and parallel pairs."""
+    from .mix import MixConfig, run_mix
+
+    config = MixConfig(translated=translated, parallel=parallel, output=str(output), source_lang=source_lang,
+                       target_lang=target_lang, directions=[d.strip() for d in directions.split(",") if d.strip()],
+                       eval_size=eval_size, seed=seed, overwrite=overwrite, push_to_hub=push_to_hub)
+    summary = run_mix(config)
+    typer.echo(f"train {summary['train']:,}, test {summary['test']:,} | " +
+               ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items()))
+    typer.echo(f"written to {summary['output']}")
+    if push_to_hub:
+        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

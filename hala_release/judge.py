@@ -213,9 +213,10 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, ou
             keep = pc.fill_null(pc.greater_equal(table.column(SCORE_COLUMN), config.threshold), False)
             reasons = pc.if_else(keep, pa.scalar(None, pa.string()),
                                  pc.fill_null(table.column(REASON_COLUMN), "judge"))
-            writers.write("train", table.filter(keep).drop_columns([REASON_COLUMN]))
-            rejected = table.drop_columns([REASON_COLUMN]).append_column("reject_reason", reasons)
-            writers.write("rejected", rejected.filter(pc.invert(keep)))
+            # Both splits share one schema (`datasets` and the Hub viewer need that within a config).
+            table = table.drop_columns([REASON_COLUMN]).append_column("reject_reason", reasons)
+            writers.write("train", table.filter(keep))
+            writers.write("rejected", table.filter(pc.invert(keep)))
         writers.close()
         draft.card.splits = {name: rows for name, rows in splits.items() if rows}
         draft.card.sample_records = writers.samples

@@ -19,7 +19,7 @@ _URL = r"(?:https?|ftp)://\S+|www\.\S+|\S+@\S+\.\S+"
 
 
 class PairFilterConfig(BaseModel):
-    min_letter_share: float = 0.5  # letters / non-space characters, after removing URLs and e-mails
+    min_letter_share: float = 0.5  # letters outside URLs and e-mails / all non-space characters
     min_script_share: float = 0.5  # letters in the side's own script / letters
     max_length_ratio: float = 3.0  # longer side / shorter side, in characters
     length_ratio_min_chars: int = 10  # shorter than this on both sides: ratio not checked
@@ -54,8 +54,8 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
 
     def letter_share(side):
         no_links = pc.replace_substring_regex(side, _URL, "")
-        letters = _count(pc, no_links, r"\pL")
-        visible = pc.subtract(pc.utf8_length(no_links), _count(pc, no_links, r"\s"))
+        letters = _count(pc, no_links, r"\pL")  # letters outside links; links still count as visible text
+        visible = pc.subtract(pc.utf8_length(side), _count(pc, side, r"\s"))
         return letters, _share(pc, letters, visible)
 
     (src_letters, src_share), (tgt_letters, tgt_share) = letter_share(source), letter_share(target)
