@@ -33,7 +33,7 @@ from .errors import HalaError, UsageError
 from .model_io import (all_hub_ids, carried_license, describe_quantization, display_name, input_languages,
                        license_fields, quantization_of, read_config, remove_pickles, require_safetensors)
 from .provenance import CardFacts, CardSection
-from .refs import resolve
+from .refs import ResolvedRef, resolve
 
 log = logging.getLogger(__name__)
 
@@ -200,23 +200,28 @@ def prepare_work_dir(work: Path, fingerprint: str) -> Path | None:
     return last
 
 
-def load_chat_split(path: Path, ref_text: str, split: str, column: str, limit: int | None = None):
-    """One split of a chat dataset as a single `messages` column of {role, content} turns."""
-    from datasets import load_dataset
+def load_chat_split(source: "ResolvedRef", split: str, column: str, limit: int | None = None):
+    """One split of a chat dataset as a single `messages` column of {role, content} turns.
 
+    Loaded through `chunked.load_split`, whose Arrow cache is keyed on the input's pin: a rebuilt dataset folder
+    of the same name is never served from a stale cache.
+    """
+    from .chunked import load_split
+
+    ref_text = source.ref.text
     try:
-        dataset = load_dataset(str(path), split=split)
-    except ValueError as err:
-        if "split" in str(err).lower():
-            raise HalaError(f"dataset {ref_text} has no split {split!r} ({err}): set dataset_train_split / "
+        dataset = load_split(source, split)
+    except HalaError as err:
+        if str(err).startswith("cannot load split"):
+            raise HalaError(f"dataset {ref_text} has no split {split!r}: set dataset_train_split / "
                             f"dataset_test_split in the recipe") from None
+        if str(err).endswith("has no rows"):
+            raise HalaError(f"split {split!r} of dataset {ref_text} is empty: nothing to train on") from None
         raise
     if column not in dataset.column_names:
         raise HalaError(f"column {column!r} not in dataset {ref_text}: found {', '.join(dataset.column_names)}; "
                         f"set messages_column to the column holding the chat turns (a list of role/content "
                         f"messages), e.g. the `messages` column `hala-release mix` writes")
-    if len(dataset) == 0:
-        raise HalaError(f"split {split!r} of dataset {ref_text} is empty: nothing to train on")
     dataset = dataset.select_columns([column])
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
@@ -282,9 +287,9 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
     with state.main_process_first():
         resume = prepare_work_dir(work, fingerprint)
 
-    train_ds = load_chat_split(dataset_r.path, args.dataset_name, args.dataset_train_split, args.messages_column,
+    train_ds = load_chat_split(dataset_r, args.dataset_train_split, args.messages_column,
                                args.max_train_samples)
-    eval_ds = (load_chat_split(dataset_r.path, args.dataset_name, args.dataset_test_split, args.messages_column)
+    eval_ds = (load_chat_split(dataset_r, args.dataset_test_split, args.messages_column)
                if args.dataset_test_split else None)
     sft = spec.sft_with_output_dir(work)
     sft.model_init_kwargs = {**(sft.model_init_kwargs or {}), "use_safetensors": True}

@@ -1,0 +1,25 @@
+"""Shared chunk machinery: loading inputs never returns a stale cached copy of a rebuilt folder."""
+
+import pytest
+
+from hala_release.chunked import load_split
+from hala_release.errors import HalaError
+from hala_release.refs import resolve
+from hala_release.sample_data import export_sample, read_sample
+
+
+def test_rebuilt_folder_of_the_same_name_is_loaded_fresh(tmp_path):
+    folder = tmp_path / "data"  # `datasets` alone would key its cache on this name and the README patterns
+    export_sample("lamini", folder)
+    first = load_split(resolve(str(folder), "dataset"), "train")
+    assert first.column_names == ["instruction", "response", "instruction_source"]
+    export_sample("tulu3", folder, overwrite=True)
+    second = load_split(resolve(str(folder), "dataset"), "train")
+    assert second.column_names == ["id", "messages", "source"] and len(second) == len(read_sample("tulu3"))
+
+
+def test_missing_split_and_limit(tmp_path):
+    source = resolve(str(export_sample("lamini", tmp_path / "d")), "dataset")
+    assert len(load_split(source, "train", limit=5)) == 5
+    with pytest.raises(HalaError, match="cannot load split 'test'"):
+        load_split(source, "test")
