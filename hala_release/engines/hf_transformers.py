@@ -57,7 +57,8 @@ class TransformersEngine:
                    for r in requests]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         with torch.inference_mode():
-            logits = self.model(**batch).logits[:, -1, :]  # left padding: the last position is the next token
+            # Left padding: the last position is the next token; compute logits for it alone.
+            logits = self.model(**batch, logits_to_keep=1).logits[:, -1, :]
         chosen = logits[:, token_ids].float()
         return torch.softmax(chosen, dim=-1).tolist()
 

@@ -1,0 +1,115 @@
+"""Judge-stage benchmark: prints figures, asserts nothing. Run with the project's environment:
+
+    .venv/bin/python benchmarks/judge.py [--pairs 256] [--filter-pairs 1000000] [--model PATH]
+
+(a) our batched judge (transformers engine, length-sorted batches through `next_token_probs`) vs two naive
+    per-pair loops on the same tiny model and pairs: the usual judge script (generate a few tokens, parse the
+    verdict from the text) and the strongest naive baseline (one unbatched forward pass, read the two logits);
+(b) the cheap filters' rows/s on synthetic pairs built from the shipped OPUS-100 sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def sample_pairs(count: int) -> list[tuple[str, str]]:
+    from hala_release.sample_data import read_sample
+
+    rows = [r["translation"] for r in read_sample("opus100-ar-en")]
+    return [(rows[i % len(rows)]["en"] + f" ({i})", rows[i % len(rows)]["ar"] + f" ({i})") for i in range(count)]
+
+
+def naive(model_path: Path, pairs: list[tuple[str, str]], token_ids: list[int], generate: bool) -> float:
+    """One pair at a time: `generate` a short verdict and parse it, or (generate=False) one forward pass."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hala_release.prompts import load_template
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path).eval()
+    template = load_template("hala-judge", "{source},{target}")
+    began = None
+    for index, (en, ar) in enumerate(pairs):
+        if index == 2:  # the first two calls warm up
+            began = time.perf_counter()
+        messages = template.messages("", "en", "ar", source=en, target=ar)
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+        with torch.inference_mode():
+            if generate:
+                out = model.generate(**inputs, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+                "ACCEPT" in tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            else:
+                torch.softmax(model(**inputs).logits[0, -1, token_ids], dim=-1)
+    return (time.perf_counter() - began) * len(pairs) / (len(pairs) - 2)
+
+
+def batched(model_path: Path, pairs: list[tuple[str, str]], batch_size: int) -> tuple[float, list[int]]:
+    from hala_release.engines import Request, make_engine
+    from hala_release.judge import verdict_token_ids
+    from hala_release.prompts import load_template
+
+    engine = make_engine("transformers", model_path)
+    ids = verdict_token_ids(engine.tokenizer, ("ACCEPT", "REJECT"), str(model_path))
+    template = load_template("hala-judge", "{source},{target}")
+    requests = [Request(template.messages("", "en", "ar", source=en, target=ar)) for en, ar in pairs]
+    order = sorted(range(len(requests)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    engine.next_token_probs(requests[:2], ids)  # warm-up, as the naive loop gets below
+    began = time.perf_counter()
+    for start in range(0, len(order), batch_size):
+        engine.next_token_probs([requests[i] for i in order[start:start + batch_size]], ids)
+    return time.perf_counter() - began, ids
+
+
+def filters(count: int) -> dict:
+    import pyarrow as pa
+
+    from hala_release.pair_filters import PairFilterConfig, count_reasons, filter_reasons
+
+    pairs = sample_pairs(count)
+    source, target = pa.array([p[0] for p in pairs]), pa.array([p[1] for p in pairs])
+    began = time.perf_counter()
+    reasons = filter_reasons(source, target, "en", "ar", PairFilterConfig())
+    seconds = time.perf_counter() - began
+    return {"pairs": count, "seconds": round(seconds, 2), "rows_per_second": round(count / seconds),
+            "counts": dict(count_reasons(reasons))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=256, help="pairs for the judge comparison (a)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--filter-pairs", type=int, default=1_000_000, help="pairs for the cheap filters (b)")
+    parser.add_argument("--model", type=Path, help="judge model folder (default: a tiny Llama built on the spot)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory(prefix="hala-bench-") as tmp:
+        from hala_release.tiny import build_tiny_model
+
+        model = args.model or build_tiny_model(Path(tmp) / "tiny-llama", arch="llama")
+        pairs = sample_pairs(args.pairs)
+        ours, ids = batched(model, pairs, args.batch_size)
+        generate_loop = naive(model, pairs, ids, generate=True)
+        forward_loop = naive(model, pairs, ids, generate=False)
+        rate = lambda seconds: {"pairs": len(pairs), "seconds": round(seconds, 2),
+                                "pairs_per_second": round(len(pairs) / seconds, 1)}
+        figures = {
+            "judge_batched": rate(ours),
+            "naive_generate_and_parse": rate(generate_loop),
+            "naive_single_forward": rate(forward_loop),
+            "a_speedup_vs_generate_and_parse": round(generate_loop / ours, 2),
+            "a_speedup_vs_single_forward": round(forward_loop / ours, 2),
+            "b_cheap_filters": filters(args.filter_pairs),
+        }
+        print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
