@@ -14,6 +14,7 @@ model's folder keyed by the folder *name*, so a retrained model would silently g
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -307,6 +308,24 @@ class EvalOutcome:
     model_card: Path | None = None
 
 
+def _restores_grad_mode(func):
+    """lighteval switches autograd off for the whole process (when imported and when it loads a model), which
+    breaks any training that follows in the same process (a pipeline, a notebook): put the mode back."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        enabled = torch.is_grad_enabled()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            torch.set_grad_enabled(enabled)
+
+    return wrapper
+
+
+@_restores_grad_mode
 def run_eval(model: str, *, suite: str = "hala", output: Path | str, backend: str = "transformers",
              max_samples: int | None = None, data_dir: Path | str | None = None, fixtures: bool = False,
              allow_partial: bool = False, batch_size: int | None = None, dtype: str | None = None,

@@ -336,6 +336,7 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
 
 
 def _run_trainer(sft, model_r, train_ds, eval_ds, resume: Path | None):
+    import torch
     from trl import SFTTrainer
 
     try:
@@ -345,7 +346,8 @@ def _run_trainer(sft, model_r, train_ds, eval_ds, resume: Path | None):
     start = time.perf_counter()
     if resume is not None:
         log.info("resuming from %s", resume)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with torch.enable_grad():  # other libraries in the same process may have switched autograd off (lighteval does)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     eval_metrics = trainer.evaluate() if eval_ds is not None else {}
     return trainer, eval_metrics, time.perf_counter() - start
 

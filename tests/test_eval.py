@@ -172,7 +172,10 @@ def test_translation_prompt_is_lighteval_translation_template():
 
 @pytest.mark.slow
 def test_hala_suite_runs_all_six_offline(hala_run, tiny_lfm2):
+    import torch
+
     outcome, before = hala_run
+    assert torch.is_grad_enabled()  # lighteval switches autograd off process-wide; run_eval puts it back
     summary = outcome.summary
     assert [b["key"] for b in summary["benchmarks"]] == SIX
     for b in summary["benchmarks"]:

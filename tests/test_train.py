@@ -187,3 +187,18 @@ def test_existing_output_is_refused_before_training(tiny_lfm2, tulu3, tmp_path):
     with pytest.raises(HalaError, match="already exists"):
         train_model(TINY, [f"--model_name_or_path={tiny_lfm2}", f"--dataset_name={tulu3}", f"--output_dir={out}"])
     assert not work_dir_for(out).exists()
+
+
+def test_training_works_after_autograd_was_switched_off(tiny_lfm2, tulu3, tmp_path):
+    """lighteval (the eval stage) turns autograd off process-wide; a later training in the same process must work."""
+    import torch
+
+    torch.set_grad_enabled(False)
+    try:
+        out = tmp_path / "after-eval"
+        outcome = train_model(TINY, [f"--model_name_or_path={tiny_lfm2}", f"--dataset_name={tulu3}",
+                                     f"--output_dir={out}"])
+        assert outcome.output == out.resolve() and outcome.global_step == 5 and (out / "model.safetensors").exists()
+        assert not torch.is_grad_enabled()  # the caller's mode is left as it was
+    finally:
+        torch.set_grad_enabled(True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import HalaError
@@ -21,9 +22,14 @@ class VllmEngine:
         import torch
 
         on_cpu = not torch.cuda.is_available()
-        # On CPU, gpu_memory_utilization is the share of *host* memory vLLM reserves for its KV cache: the
-        # default (0.92) fails on any machine that runs anything else. A tenth is plenty for small models.
-        cpu_defaults = {"enforce_eager": True, "gpu_memory_utilization": 0.1} if on_cpu else {}
+        # On CPU vLLM sizes its KV cache from a share of host memory minus this process's own size, which fails
+        # whenever the calling process is large (an in-process engine inside a bigger program). An explicit size
+        # avoids that: 1 GiB unless VLLM_CPU_KVCACHE_SPACE (GiB) says otherwise.
+        cpu_defaults = {}
+        if on_cpu:
+            cpu_defaults = {"enforce_eager": True}
+            if "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+                cpu_defaults["kv_cache_memory_bytes"] = 1 << 30
         options = {"seed": 0, **cpu_defaults, **llm_options}
         self.llm = LLM(model=str(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
         self.tokenizer = self.llm.get_tokenizer()
