@@ -43,6 +43,17 @@ _INLINE = re.compile(
     r"|(?P<emphasis>\*{1,3}|(?<![\w])_{1,3}(?=\S)|(?<=\S)_{1,3}(?![\w])|~~)"
     r"|(?P<marker>[⟦⟧])"
 )
+# The same spans without links and e-mails, and with emphasis underscores checked in `_mark_inline` instead of by
+# look-behinds: every branch then starts with a special character, which lets `re` skip plain text quickly. Used
+# when the text cannot hold a link or an e-mail address (no "://", "www." or "@"); the result is the same.
+_INLINE_NO_LINKS = re.compile(
+    r"(?P<code>(`+).+?\2)"
+    r"|(?P<math>\$(?=\S)[^$\n]*?(?<=\S)\$(?!\d)|\\\(.+?\\\))"
+    r"|(?P<html></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->)"
+    r"|(?P<placeholder>\{\{[^{}\n]*\}\}|\{[A-Za-z_][\w.]*\}|\{\d*\}|%(?:\(\w+\))?[-+ 0#]*\d*(?:\.\d+)?[sdifeEgGxXorc%])"
+    r"|(?P<emphasis>\*{1,3}|_{1,3}|~~)"
+    r"|(?P<marker>[⟦⟧])"
+)
 # Cheap test that lets plain prose skip the inline scan.
 _MAYBE_SPECIAL = re.compile(r"[`$\\<{%*_~@⟦⟧]|://|www\.")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -141,10 +152,24 @@ def _mark_inline(core: str) -> tuple[str, list[str]]:
     spans: list[str] = []
 
     def mark(match: re.Match) -> str:
-        spans.append(match.group(0))
+        span = match.group(0)
+        if span[0] == "_" and not _underscore_is_emphasis(match.string, match.start(), match.end()):
+            return span
+        spans.append(span)
         return f"{MARKER_OPEN}{len(spans) - 1}{MARKER_CLOSE}"
 
-    return _INLINE.sub(mark, core), spans
+    links_possible = "://" in core or "www." in core or "@" in core
+    return (_INLINE if links_possible else _INLINE_NO_LINKS).sub(mark, core), spans
+
+
+def _underscore_is_emphasis(text: str, start: int, end: int) -> bool:
+    """Markdown's flanking rule, as `_INLINE`'s look-behinds state it: not inside a word like snake_case."""
+    before = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    word = lambda ch: bool(ch) and (ch.isalnum() or ch == "_")  # what `re` means by \w
+    left_flanking = not word(before) and bool(after) and not after.isspace()
+    right_flanking = bool(before) and not before.isspace() and not word(after)
+    return left_flanking or right_flanking
 
 
 def _segment(marked: str, spans: list[str]) -> Segment:
