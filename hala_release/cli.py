@@ -122,12 +122,47 @@ def push_model(folder: Path = typer.Argument(..., help="Model artifact folder.")
     _push(folder, repo_id, "model", tag, private, branch)
 
 
-@app.command("push-space", epilog=_example("hala-release push-space spaces/demo --repo-id my-org/hala-demo"))
+@app.command("push-space", epilog=_example(
+    "hala-release push-space spaces/demo --repo-id my-org/hala-demo",
+    "hala-release push-space spaces/demo --repo-id my-org/hala-demo --chat-model my-org/hala-350m "
+    "--translator hammh0a/Hala-1.2B-EN-AR-Translator"))
 def push_space(folder: Path = typer.Argument(..., help="Space folder (README.md with Space YAML, app file)."),
                repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
-               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
+               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"],
+               chat_model: Optional[str] = typer.Option(None, help="Chat model the Space serves: Hub id "
+                                                        "org/name[@rev], written into README models: and models.json."),
+               translator: Optional[str] = typer.Option(None, help="Translator model the Space serves, likewise.")) -> None:
     """Publish a Gradio Space folder to the Hub as one commit (no-op if unchanged)."""
-    _push(folder, repo_id, "space", tag, private, branch)
+    import tempfile
+
+    from .demo import needs_staging, stage_space
+
+    if not needs_staging(folder, chat_model, translator):
+        _push(folder, repo_id, "space", tag, private, branch)
+        return
+    with tempfile.TemporaryDirectory(prefix="hala-space-") as work:
+        # Pushed from a staged copy: vendored modules (hala_segment.py) and the chosen models written in.
+        staged = stage_space(folder, Path(work) / Path(folder).resolve().name, chat_model=chat_model,
+                             translator=translator)
+        _push(staged, repo_id, "space", tag, private, branch)
+
+
+@app.command("demo", epilog=_example(
+    "hala-release demo",
+    "hala-release demo --chat-model ./runs/tiny/tiny-lfm2 --translator ./runs/tiny/tiny-lfm2 --port 7861"))
+def demo(
+    chat_model: Optional[str] = typer.Option(None, help="Chat model ref: org/name[@rev] or a local folder "
+                                                        "(default: $HALA_CHAT_MODEL, else the released HALA model)."),
+    translator: Optional[str] = typer.Option(None, help="Translator model ref (default: $HALA_TRANSLATOR_MODEL, "
+                                                        "else HALA's EN-AR translator)."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on (0.0.0.0 to share on your network)."),
+    port: int = typer.Option(7860, help="Port to serve on."),
+    space: Optional[Path] = typer.Option(None, help="Space folder to run (default: the repo's spaces/demo)."),
+) -> None:
+    """Run the Gradio demo Space (chat + translate) locally; Ctrl-C stops it."""
+    from .demo import launch_demo
+
+    launch_demo(chat_model, translator, host=host, port=port, space=space, block=True)
 
 
 @app.command("pull", epilog=_example("hala-release pull my-org/tiny-lfm2@v1 --output ./tiny",
@@ -451,6 +486,60 @@ def mix(
     typer.echo(f"written to {summary['output']}")
     if push_to_hub:
         _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
+pipeline_app = typer.Typer(help="Run a whole recipe of stages (YAML), incrementally.", no_args_is_help=True,
+                            rich_markup_mode=None, pretty_exceptions_enable=False)
+app.add_typer(pipeline_app, name="pipeline", epilog=_example("hala-release pipeline run recipes/tiny.yaml"))
+
+
+@pipeline_app.command("run", epilog=_example(
+    "hala-release pipeline run recipes/tiny.yaml --output-dir ./runs/tiny",
+    "hala-release pipeline run recipes/hala.yaml --dry-run --push-to-hub my-org",
+    "hala-release pipeline run recipes/tiny.yaml --push-to-hub my-org --from chat"))
+def pipeline_run(
+    recipe: Path = typer.Argument(..., help="Pipeline recipe YAML (stages with uses:/with:)."),
+    output_dir: Optional[Path] = typer.Option(None, help="Folder for the stage artifacts (default: the recipe's "
+                                                         "output_dir, else ./runs/<name>)."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push each artifact to ORG/<repo> as it completes (one "
+                                                         "commit, tagged with the recipe's version)."),
+    from_stage: Optional[str] = typer.Option(None, "--from", help="Rebuild this stage and every later one; earlier "
+                                                                  "ones are used as they are."),
+    only: Optional[str] = typer.Option(None, help="Rebuild only this stage (its inputs must exist)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and explain the recipe; run and download nothing."),
+    private: bool = typer.Option(False, help="Create pushed repos as private."),
+) -> None:
+    """Run a recipe's stages in order; a stage whose artifact exists with the same config and input pins is skipped."""
+    from .pipeline import explain, run_pipeline, summary_lines
+
+    if dry_run:
+        typer.echo("\n".join(explain(recipe, output_dir=output_dir, push_to_hub=push_to_hub)))
+        return
+    run = run_pipeline(recipe, output_dir=output_dir, push_to_hub=push_to_hub, from_stage=from_stage, only=only,
+                       private=private, echo=typer.echo)
+    typer.echo("")
+    typer.echo("\n".join(summary_lines(run)))
+
+
+@app.command("lineage", epilog=_example(
+    "hala-release lineage ./runs/tiny/eval",
+    "hala-release lineage my-org/hala-tiny-chat@v1 --format mermaid --output lineage.md",
+    "hala-release lineage hf://datasets/my-org/hala-tiny-eval@v1 --format json"))
+def lineage(
+    ref: str = typer.Argument(..., help="Artifact: a local folder, org/name[@rev] or hf://datasets/org/name[@rev]."),
+    repo_type: str = typer.Option("model", help="Repo type when REF does not say: model, dataset or space."),
+    format_: str = typer.Option("text", "--format", help="text (a tree), mermaid (a diagram for a card) or json."),
+    output: Optional[Path] = typer.Option(None, help="Write to this file instead of printing."),
+) -> None:
+    """Print the tree of everything an artifact was built from, with pins, read from provenance files."""
+    from .lineage import build_lineage, render
+
+    text = render(build_lineage(ref, repo_type), format_)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"lineage of {ref} written to {output}")
 
 
 def main(argv: list[str] | None = None) -> int:
