@@ -290,6 +290,21 @@ def test_push_space_without_models_still_vendors_segmentation(hub, hub_token, mo
     assert files == SPACE_FILES
 
 
+def test_demo_runs_a_hub_model_pinned_to_its_commit(tiny_llama, tiny_lfm2, hub, hub_token, monkeypatch):
+    from hala_release.publish import push_artifact
+
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    pushed = push_artifact(tiny_llama, "hala-test/tiny-chat-demo", "model")
+    running = launch_demo("hala-test/tiny-chat-demo", str(tiny_lfm2), port=_free_port(), block=False)
+    try:
+        running.wait_until_loaded(120)
+        assert f"`hala-test/tiny-chat-demo@{pushed.revision[:12]}`: ready" in running.demo.hala_app.status()
+        reply = _client(running.url).predict("مرحبا", "", 8, 0, 1.0, api_name="/chat")
+        assert reply == _greedy_reply(tiny_llama, [{"role": "user", "content": "مرحبا"}], 8)
+    finally:
+        running.close()
+
+
 def test_demo_command_refuses_a_missing_model_in_one_line(tmp_path, capsys):
     assert main(["demo", "--chat-model", str(tmp_path / "missing"), "--port", str(_free_port())]) == 1
     err = capsys.readouterr().err
