@@ -13,7 +13,7 @@ from huggingface_hub import DatasetCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hala_release.chunked import work_dir_for
-from hala_release.cli import main
+from stage_helpers import run_cli, split_rows
 from hala_release.errors import HalaError
 from hala_release.judge import verdict_token_ids
 from hala_release.pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reasons
@@ -25,18 +25,6 @@ from hala_release.sample_data import export_sample, read_sample
 # fluent but wrong translations that only a judge can catch.
 BAD_ROWS = {5: "empty", 11: "empty", 17: "identical", 23: "wrong_script", 29: "wrong_script", 34: "length_ratio",
             41: "duplicate", 47: "near_duplicate", 53: "non_text", 60: "non_text"}
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _rows(folder, split):
-    import pyarrow.parquet as pq
-
-    return [r for f in sorted((folder / "data").glob(f"{split}-*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
 def test_cheap_filters_find_exactly_the_bad_rows():
@@ -91,11 +79,11 @@ def _expected_scores(model_dir, pairs):
 def test_scores_are_the_models_verdict_probabilities(tiny_llama, tmp_path, capsys):
     source = export_sample("opus100-ar-en", tmp_path / "opus")
     out = tmp_path / "out"
-    code, stdout, err = _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output", out,
+    code, stdout, err = run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output", out,
                              "--threshold", "0", "--batch-size", "7", "--chunk-size", "25")
     assert code == 0, err
-    kept = _rows(out, "train")
-    rejected = _rows(out, "rejected")
+    kept = split_rows(out, "train")
+    rejected = split_rows(out, "rejected")
     assert len(kept) + len(rejected) == 80 and len(kept) == 70  # threshold 0 keeps every judged pair
     expected = _expected_scores(tiny_llama, [(r["translation"]["en"], r["translation"]["ar"]) for r in kept[:6]])
     assert [r["judge_score"] for r in kept[:6]] == pytest.approx(expected, abs=1e-5)
@@ -108,15 +96,15 @@ def test_threshold_splits_by_score_and_reuses_scores(tiny_llama, tmp_path, capsy
     source = export_sample("opus100-ar-en", tmp_path / "opus")
     out = tmp_path / "out"
     base = ["judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output", out, "--chunk-size", "40"]
-    code, _, err = _run(capsys, *base, "--threshold", "1.0")
+    code, _, err = run_cli(capsys, *base, "--threshold", "1.0")
     assert code == 1 and "no pair was kept" in err and "Lower --threshold" in err and not out.exists()
     assert len(list(work_dir_for(out).glob("chunk-*.parquet"))) == 2  # scores survive for the next try
     scores = sorted(s for t in work_dir_for(out).glob("chunk-*.parquet")
                     for s in pa.parquet.read_table(t).column("judge_score").to_pylist() if s is not None)
     median = scores[len(scores) // 2]
-    code, _, err = _run(capsys, *base, "--threshold", str(median))
+    code, _, err = run_cli(capsys, *base, "--threshold", str(median))
     assert code == 0, err
-    kept, rejected = _rows(out, "train"), _rows(out, "rejected")
+    kept, rejected = split_rows(out, "train"), split_rows(out, "rejected")
     assert all(r["judge_score"] >= median for r in kept)
     assert all(r["judge_score"] is None or r["judge_score"] < median for r in rejected)
     assert len(kept) == sum(s >= median for s in scores)
@@ -126,7 +114,7 @@ def test_threshold_splits_by_score_and_reuses_scores(tiny_llama, tmp_path, capsy
 def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     source = export_sample("opus100-ar-en", tmp_path / "opus")
     out = tmp_path / "out"
-    assert _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output", out,
+    assert run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output", out,
                 "--threshold", "0")[0] == 0
     assert (out / "judge_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = DatasetCard.load(out / "README.md").data.to_dict()
@@ -148,17 +136,17 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
 ])
 def test_judge_errors(argv, code, fragment, tiny_llama, tmp_path, capsys):
     source = export_sample("opus100-ar-en", tmp_path / "opus")
-    result, _, err = _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers",
+    result, _, err = run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers",
                           "--output", tmp_path / "out", *argv)
     assert result == code and fragment in err and "Traceback" not in err
 
 
 def test_dataset_without_language_fields(tiny_llama, tmp_path, capsys):
     source = export_sample("openorca", tmp_path / "orca")
-    code, _, err = _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output",
+    code, _, err = run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output",
                         tmp_path / "out")
     assert code == 2 and "no 'translation' column with 'en' and 'ar' keys" in err and "--source-field" in err
-    code, _, err = _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output",
+    code, _, err = run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", "transformers", "--output",
                         tmp_path / "out", "--source-field", "question", "--target-field", "answer")
     assert code == 2 and "must both name columns" in err
 
@@ -195,7 +183,7 @@ def test_resume_after_kill(tiny_llama, tmp_path):
     assert 2 <= len(list(work.glob("chunk-*.parquet"))) < 16 and not out.exists()
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    every = [r["translation"]["en"] for r in _rows(out, "train") + _rows(out, "rejected")]
+    every = [r["translation"]["en"] for r in split_rows(out, "train") + split_rows(out, "rejected")]
     assert sorted(every) == sorted(r["translation"]["en"] for r in many) and len(set(every)) == len(many)
 
 
@@ -205,9 +193,9 @@ def test_vllm_scores_match_transformers(tiny_llama, tmp_path, capsys):
     scores = {}
     for engine in ("transformers", "vllm"):
         out = tmp_path / engine
-        code, _, err = _run(capsys, "judge", source, "--judge", tiny_llama, "--engine", engine, "--output", out,
+        code, _, err = run_cli(capsys, "judge", source, "--judge", tiny_llama, "--engine", engine, "--output", out,
                             "--threshold", "0", "--dtype", "float32", "--limit", "30")
         assert code == 0, err
-        scores[engine] = [r["judge_score"] for r in _rows(out, "train")]
+        scores[engine] = [r["judge_score"] for r in split_rows(out, "train")]
     assert len(scores["vllm"]) == len(scores["transformers"]) > 20
     assert scores["vllm"] == pytest.approx(scores["transformers"], abs=1e-4)

@@ -10,21 +10,10 @@ from huggingface_hub import DatasetCard
 
 from hala_release.artifacts import build_artifact
 from hala_release.cli import main
+from stage_helpers import run_cli, split_rows
 from hala_release.mix import PHRASINGS
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.sample_data import export_sample, read_sample
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _rows(folder, split):
-    import pyarrow.parquet as pq
-
-    return [r for f in sorted((folder / "data").glob(f"{split}-*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +31,7 @@ def inputs(tmp_path_factory):
 
 
 def _mix(capsys, out, translated, parallel, *extra):
-    return _run(capsys, "mix", "--translated", translated, "--parallel", parallel, "--output", out, *extra)
+    return run_cli(capsys, "mix", "--translated", translated, "--parallel", parallel, "--output", out, *extra)
 
 
 def test_same_inputs_and_seed_give_identical_bytes(inputs, tmp_path, capsys):
@@ -61,7 +50,7 @@ def test_same_inputs_and_seed_give_identical_bytes(inputs, tmp_path, capsys):
 def test_examples_both_directions_and_no_overlap(inputs, tmp_path, capsys):
     code, stdout, err = _mix(capsys, tmp_path / "m", *inputs, "--eval-size", "20")
     assert code == 0, err
-    train, test = _rows(tmp_path / "m", "train"), _rows(tmp_path / "m", "test")
+    train, test = split_rows(tmp_path / "m", "train"), split_rows(tmp_path / "m", "test")
     assert 20 <= len(test) <= 21  # whole pairs: the last one may bring its second direction along
     assert {r["direction"] for r in train} == {"en-ar", "ar-en"} and {r["direction"] for r in test} <= {"en-ar", "ar-en"}
     for row in train + test:
@@ -86,8 +75,8 @@ def test_examples_both_directions_and_no_overlap(inputs, tmp_path, capsys):
 def test_one_direction_only(inputs, tmp_path, capsys):
     code, _, err = _mix(capsys, tmp_path / "m", *inputs, "--directions", "en-ar", "--eval-size", "0")
     assert code == 0, err
-    rows = _rows(tmp_path / "m", "train")
-    assert {r["direction"] for r in rows} == {"en-ar"} and _rows(tmp_path / "m", "test") == []
+    rows = split_rows(tmp_path / "m", "train")
+    assert {r["direction"] for r in rows} == {"en-ar"} and split_rows(tmp_path / "m", "test") == []
 
 
 def test_card_field_by_field(inputs, tmp_path, capsys):
@@ -115,5 +104,5 @@ def test_card_field_by_field(inputs, tmp_path, capsys):
 def test_mix_errors(argv, code, fragment, inputs, tmp_path, capsys):
     orca, pairs = inputs
     argv = [a.format(orca=orca, pairs=pairs) for a in argv]
-    result, _, err = _run(capsys, "mix", "--output", tmp_path / "m", *argv)
+    result, _, err = run_cli(capsys, "mix", "--output", tmp_path / "m", *argv)
     assert result == code and fragment in err

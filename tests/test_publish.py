@@ -6,7 +6,7 @@ import pytest
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 
 from hala_release.cards import card_metadata, render_card
-from hala_release.cli import main
+from stage_helpers import run_cli
 from hala_release.errors import HalaError
 from hala_release.provenance import read_provenance
 from hala_release.publish import push_artifact
@@ -31,17 +31,11 @@ def _files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in iter_content_files(folder)}
 
 
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_dataset_round_trip_with_tag(openorca_artifact, as_tester, hub, capsys):
     from datasets import load_dataset
 
     repo = "hala-test/openorca-sample"
-    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
+    code, out, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
     assert code == 0, err
     commits = hub.commits("dataset", repo)
     assert len(commits) == 2  # the repo's initial commit + exactly one for the whole artifact
@@ -49,7 +43,7 @@ def test_dataset_round_trip_with_tag(openorca_artifact, as_tester, hub, capsys):
     assert f"/datasets/{repo}/commit/{commits[0]}" in out
 
     # Same content again: no new commit, same pin, tag untouched.
-    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
+    code, out, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", repo, "--tag", "v1")
     assert code == 0, err
     assert "no new commit" in out and hub.commits("dataset", repo) == commits
 
@@ -75,10 +69,10 @@ def test_model_round_trip(tiny_lfm2, as_tester, hub, capsys):
     from transformers import AutoModelForCausalLM
 
     repo = "hala-test/tiny-lfm2"
-    assert _run(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
-    assert _run(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
+    assert run_cli(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
+    assert run_cli(capsys, "push-model", tiny_lfm2, "--repo-id", repo, "--tag", "v1")[0] == 0
     assert len(hub.commits("model", repo)) == 2
-    code, out, err = _run(capsys, "pull", f"{repo}@v1", "--output", tiny_lfm2.parent / "pulled")
+    code, out, err = run_cli(capsys, "pull", f"{repo}@v1", "--output", tiny_lfm2.parent / "pulled")
     assert code == 0, err
     pulled = tiny_lfm2.parent / "pulled"
     assert f"{repo}@v1 -> {hub.commits('model', repo)[0]}" in out
@@ -113,7 +107,7 @@ def test_existing_tag_is_never_moved(work, as_tester, hub, capsys):
     push_artifact(work, repo, "dataset", tag="v1")
     before = hub.commits("dataset", repo)
     (work / "notes.txt").write_text("changed")
-    code, _, err = _run(capsys, "push-dataset", work, "--repo-id", repo, "--tag", "v1")
+    code, _, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--tag", "v1")
     assert code == 1 and "tag 'v1' already points at" in err and "never moved" in err
     assert hub.commits("dataset", repo) == before  # refused before anything was written
 
@@ -146,7 +140,7 @@ def test_network_failure_is_one_clear_line(openorca_artifact, as_tester, monkeyp
 
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setattr(publish, "BASE_WAIT_SECONDS", 0.01)
-    code, _, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/unreachable")
+    code, _, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/unreachable")
     assert code == 1 and "cannot reach http://127.0.0.1:9" in err and "check your network" in err
     assert len(err.strip().splitlines()) == 1
 
@@ -155,7 +149,7 @@ def test_missing_token(openorca_artifact, hub, monkeypatch, capsys):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_TOKEN_PATH", "/nonexistent/token")
     requests_before = len(hub.requests)
-    code, _, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/no-token")
+    code, _, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/no-token")
     assert code == 1 and "no Hugging Face token found" in err and "hf auth login" in err
     assert len(hub.requests) == requests_before  # nothing was sent
 
@@ -163,23 +157,23 @@ def test_missing_token(openorca_artifact, hub, monkeypatch, capsys):
 def test_insufficient_rights(openorca_artifact, hub, monkeypatch, capsys):
     hub.add_read_only_token("hf_reader_token")
     monkeypatch.setenv("HF_TOKEN", "hf_reader_token")
-    code, out, err = _run(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/not-mine")
+    code, out, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/not-mine")
     assert code == 1 and "may not push to" in err and len(err.strip().splitlines()) == 1
     assert "hf_reader_token" not in out + err
 
 
 def test_token_never_printed_or_stored(work, as_tester, capsys, caplog):
-    code, out, err = _run(capsys, "push-dataset", work, "--repo-id", "hala-test/secret", "--tag", "v1")
+    code, out, err = run_cli(capsys, "push-dataset", work, "--repo-id", "hala-test/secret", "--tag", "v1")
     assert code == 0
     assert as_tester not in out + err + caplog.text
     assert all(as_tester.encode() not in p.read_bytes() for p in work.rglob("*") if p.is_file())
 
 
 def test_wrong_kind_and_missing_provenance(openorca_artifact, tiny_lfm2, as_tester, tmp_path, capsys):
-    code, _, err = _run(capsys, "push-model", openorca_artifact, "--repo-id", "hala-test/x")
+    code, _, err = run_cli(capsys, "push-model", openorca_artifact, "--repo-id", "hala-test/x")
     assert code == 1 and "use push-dataset" in err
     (tmp_path / "plain").mkdir()
-    code, _, err = _run(capsys, "push-model", tmp_path / "plain", "--repo-id", "hala-test/x")
+    code, _, err = run_cli(capsys, "push-model", tmp_path / "plain", "--repo-id", "hala-test/x")
     assert code == 1 and "not built by hala-release" in err
 
 
@@ -206,12 +200,12 @@ def _space(folder, **overrides):
 
 def test_space_push_and_validation(as_tester, hub, tmp_path, capsys):
     space = _space(tmp_path / "space")
-    code, out, err = _run(capsys, "push-space", space, "--repo-id", "hala-test/demo", "--tag", "v1")
+    code, out, err = run_cli(capsys, "push-space", space, "--repo-id", "hala-test/demo", "--tag", "v1")
     assert code == 0, err
     files = set(HfApi().list_repo_files("hala-test/demo", repo_type="space"))
     assert {"README.md", "app.py", "requirements.txt"} <= files
     bad = _space(tmp_path / "bad", sdk_version=None)
-    code, _, err = _run(capsys, "push-space", bad, "--repo-id", "hala-test/demo2")
+    code, _, err = run_cli(capsys, "push-space", bad, "--repo-id", "hala-test/demo2")
     assert code == 1 and "sdk_version is missing" in err
 
 
@@ -222,7 +216,7 @@ def test_space_push_and_validation(as_tester, hub, tmp_path, capsys):
 def test_pull_errors_are_one_line(ref, fragment, openorca_artifact, as_tester, capsys):
     push_artifact(openorca_artifact, "hala-test/pull-errors", "dataset")
     capsys.readouterr()
-    code, _, err = _run(capsys, "pull", ref, "--repo-type", "dataset")
+    code, _, err = run_cli(capsys, "pull", ref, "--repo-type", "dataset")
     assert code == 1 and fragment in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -233,7 +227,7 @@ def test_gated_and_private_repos(openorca_artifact, as_tester, hub, monkeypatch,
     push_artifact(openorca_artifact, "hala-test/private", "dataset", private=True)
     hub.add_read_only_token("hf_outsider")
     monkeypatch.setenv("HF_TOKEN", "hf_outsider")
-    code, _, err = _run(capsys, "pull", "hf://datasets/hala-test/gated")
+    code, _, err = run_cli(capsys, "pull", "hf://datasets/hala-test/gated")
     assert code == 1 and "is gated" in err and "request access" in err
-    code, _, err = _run(capsys, "pull", "hf://datasets/hala-test/private")
+    code, _, err = run_cli(capsys, "pull", "hf://datasets/hala-test/private")
     assert code == 1 and "not found" in err and "private" in err

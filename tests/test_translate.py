@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from hala_release.artifacts import build_artifact
-from hala_release.cli import main
+from stage_helpers import run_cli, split_rows
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.refs import folder_content_hash
 from hala_release.sample_data import SAMPLES, export_sample, read_sample
@@ -26,12 +26,6 @@ FORMATTED = [
 ]
 
 
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _jsonl_dataset(folder: Path, rows: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "data.jsonl", "w", encoding="utf-8") as handle:
@@ -40,24 +34,15 @@ def _jsonl_dataset(folder: Path, rows: list[dict]) -> Path:
     return folder
 
 
-def _split_rows(folder: Path, split: str) -> list[dict]:
-    """Rows of a split, read straight from the Parquet files (the `datasets` cache of a folder is keyed on its
-    name and README patterns, so many test folders called "out" would share one cached copy)."""
-    import pyarrow.parquet as pq
-
-    files = sorted((folder / "data").glob(f"{split}-*.parquet"))
-    return [row for file in files for row in pq.read_table(file).to_pylist()]
-
-
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_dry_run_is_byte_identical_for_every_sample(sample, tmp_path, capsys):
     source = export_sample(sample, tmp_path / "source")
     out = tmp_path / "out"
-    code, stdout, err = _run(capsys, "translate", source, "--engine", "dry-run", "--output", out, "--chunk-size", "7")
+    code, stdout, err = run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", out, "--chunk-size", "7")
     assert code == 0, err
-    rows = _split_rows(out, "train")
-    original = _split_rows(source, "train")  # as Arrow holds them (missing struct keys become None)
-    assert len(rows) == len(original) == len(read_sample(sample)) and _split_rows(out, "rejected") == []
+    rows = split_rows(out, "train")
+    original = split_rows(source, "train")  # as Arrow holds them (missing struct keys become None)
+    assert len(rows) == len(original) == len(read_sample(sample)) and split_rows(out, "rejected") == []
     for row, before in zip(rows, original):
         assert {k: row[k] for k in before} == before  # every original column, in order
         assert row["translation_ok"] is True and row["translation_issues"] == []
@@ -72,10 +57,10 @@ def test_dry_run_is_byte_identical_for_every_sample(sample, tmp_path, capsys):
 def test_transformers_engine_keeps_protected_spans(tiny_lfm2, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers", "--output",
+    code, _, err = run_cli(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers", "--output",
                         out, "--schema", "fields", "--fields", "text", "--no-quality-gates", "--max-tokens", "6")
     assert code == 0, err
-    rows = {row["id"]: row for row in _split_rows(out, "train")}
+    rows = {row["id"]: row for row in split_rows(out, "train")}
     assert set(rows) == {"a", "b", "c"}
     a, b, c = rows["a"]["text_ar"], rows["b"]["text_ar"], rows["c"]["text_ar"]
     assert "```python\ndef search(xs, x):\n    return xs.index(x)\n```" in a and a.startswith("# ")
@@ -87,11 +72,11 @@ def test_transformers_engine_keeps_protected_spans(tiny_lfm2, tmp_path, capsys):
 def test_gates_route_failures_to_rejected_with_reasons(tiny_lfm2, tmp_path, capsys):
     source = export_sample("lamini", tmp_path / "src")
     out = tmp_path / "out"
-    code, stdout, err = _run(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers",
+    code, stdout, err = run_cli(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers",
                              "--output", out, "--limit", "6", "--max-tokens", "8", "--max-retries", "1")
     assert code == 0, err
-    rejected = _split_rows(out, "rejected")
-    kept = _split_rows(out, "train")
+    rejected = split_rows(out, "rejected")
+    kept = split_rows(out, "train")
     assert len(rejected) + len(kept) == 6  # nothing dropped silently
     assert rejected and all(r["translation_issues"] and r["translation_ok"] is False for r in rejected)
     assert any("target_script" in issue for r in rejected for issue in r["translation_issues"])
@@ -107,15 +92,15 @@ def test_dedup_and_persistent_cache(tiny_lfm2, tmp_path, capsys):
     source = export_sample("openorca", tmp_path / "src")  # a handful of system prompts repeat over 34 rows
     common = ["--model", tiny_lfm2, "--engine", "transformers", "--schema", "fields", "--fields", "system_prompt",
               "--no-quality-gates", "--max-tokens", "4", "--cache-dir", tmp_path / "cache"]
-    assert _run(capsys, "translate", source, "--output", tmp_path / "first", *common)[0] == 0
+    assert run_cli(capsys, "translate", source, "--output", tmp_path / "first", *common)[0] == 0
     first = read_provenance(tmp_path / "first").stats
     unique = len({r["system_prompt"] for r in read_sample("openorca") if r["system_prompt"]})
     assert first["segments"] > first["generated_segments"] == unique and first["cache_hits"] == 0
-    assert _run(capsys, "translate", source, "--output", tmp_path / "second", *common)[0] == 0
+    assert run_cli(capsys, "translate", source, "--output", tmp_path / "second", *common)[0] == 0
     second = read_provenance(tmp_path / "second").stats
     assert second["generated_segments"] == 0 and second["cache_hits"] == unique
-    assert _split_rows(tmp_path / "first", "train") == _split_rows(tmp_path / "second", "train")
-    assert _run(capsys, "translate", source, "--output", tmp_path / "third", "--no-dedup", "--no-cache", *common)[0] == 0
+    assert split_rows(tmp_path / "first", "train") == split_rows(tmp_path / "second", "train")
+    assert run_cli(capsys, "translate", source, "--output", tmp_path / "third", "--no-dedup", "--no-cache", *common)[0] == 0
     third = read_provenance(tmp_path / "third").stats
     assert third["generated_segments"] == third["segments"] > unique
 
@@ -143,7 +128,7 @@ def test_kill_and_resume_is_exactly_once(tmp_path):
     assert 3 <= done_before < 60 and not out.exists()
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    ids = [row["id"] for row in _split_rows(out, "train")]
+    ids = [row["id"] for row in split_rows(out, "train")]
     assert ids == [row["id"] for row in rows]  # every row exactly once, in input order
     assert read_provenance(out).stats["rows"] == len(rows)
     assert not work.exists()
@@ -153,25 +138,25 @@ def test_shards_then_gather(tmp_path, capsys):
     source = export_sample("tulu3", tmp_path / "src")
     out = tmp_path / "out"
     common = ["translate", source, "--engine", "dry-run", "--output", out, "--chunk-size", "5"]
-    code, stdout, _ = _run(capsys, *common, "--num-shards", "2", "--shard-index", "0")
+    code, stdout, _ = run_cli(capsys, *common, "--num-shards", "2", "--shard-index", "0")
     assert code == 0 and "chunks done" in stdout and not out.exists()
-    code, stdout, _ = _run(capsys, *common, "--num-shards", "2", "--shard-index", "1")
+    code, stdout, _ = run_cli(capsys, *common, "--num-shards", "2", "--shard-index", "1")
     assert code == 0 and not out.exists()
     chunks = len(list(work_dir_for(out).glob("chunk-*.parquet")))
-    code, stdout, _ = _run(capsys, *common)  # the gather step: no chunk is redone
+    code, stdout, _ = run_cli(capsys, *common)  # the gather step: no chunk is redone
     assert code == 0 and "written to" in stdout
     assert read_provenance(out).stats["rows"] == len(read_sample("tulu3")) and chunks == 7
     single = tmp_path / "single"
-    assert _run(capsys, "translate", source, "--engine", "dry-run", "--output", single)[0] == 0
-    assert _split_rows(out, "train") == _split_rows(single, "train")
+    assert run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", single)[0] == 0
+    assert split_rows(out, "train") == split_rows(single, "train")
 
 
 def test_resume_refuses_chunks_from_another_config(tmp_path, capsys):
     source = export_sample("tulu3", tmp_path / "src")
     out = tmp_path / "out"
     base = ["translate", source, "--engine", "dry-run", "--output", out, "--chunk-size", "5", "--num-shards", "2"]
-    assert _run(capsys, *base, "--shard-index", "0")[0] == 0
-    code, _, err = _run(capsys, *base, "--shard-index", "1", "--max-chars", "50")
+    assert run_cli(capsys, *base, "--shard-index", "0")[0] == 0
+    code, _, err = run_cli(capsys, *base, "--shard-index", "1", "--max-chars", "50")
     assert code == 1 and "different configuration" in err and "delete it" in err
 
 
@@ -184,7 +169,7 @@ def test_card_and_provenance_of_a_translation(tmp_path, tiny_llama, capsys):
     with build_artifact(source, stage="unit", config={}, card=card) as draft:
         draft.write_splits({"train": Dataset.from_list(FORMATTED)})
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "translate", source, "--model", tiny_llama, "--engine", "transformers", "--output",
+    code, _, err = run_cli(capsys, "translate", source, "--model", tiny_llama, "--engine", "transformers", "--output",
                         out, "--schema", "fields", "--fields", "text", "--no-quality-gates", "--max-tokens", "4",
                         "--prompt-template", "hala-translator")
     assert code == 0, err
@@ -213,7 +198,7 @@ def test_card_and_provenance_of_a_translation(tmp_path, tiny_llama, capsys):
 ])
 def test_bad_input_gives_one_line_errors(argv, code, fragment, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)
-    result, _, err = _run(capsys, "translate", source, "--output", tmp_path / "out", *argv)
+    result, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "out", *argv)
     assert result == code and fragment in err and "Traceback" not in err
 
 
@@ -221,11 +206,11 @@ def test_bad_input_gives_one_line_errors(argv, code, fragment, tmp_path, capsys)
 def test_vllm_engine_on_cpu(tiny_lfm2, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "vllm", "--output", out,
+    code, _, err = run_cli(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "vllm", "--output", out,
                         "--schema", "fields", "--fields", "text", "--no-quality-gates", "--max-tokens", "6",
                         "--no-cache")  # the cache key has no engine: the transformers test's results would be reused
     assert code == 0, err
-    rows = {row["id"]: row["text_ar"] for row in _split_rows(out, "train")}
+    rows = {row["id"]: row["text_ar"] for row in split_rows(out, "train")}
     assert "```python\ndef search(xs, x):\n    return xs.index(x)\n```" in rows["a"]
     assert "$$A = \\pi r^2$$" in rows["b"]
     assert read_provenance(out).stats["generated_tokens"] > 0
@@ -257,16 +242,16 @@ def test_openai_engine_against_a_vllm_server(tiny_llama, tmp_path, capsys):
                 time.sleep(1)
         source = _jsonl_dataset(tmp_path / "src", FORMATTED)
         out = tmp_path / "out"
-        code, _, err = _run(capsys, "translate", source, "--model", "tiny", "--engine", "openai", "--api-base",
+        code, _, err = run_cli(capsys, "translate", source, "--model", "tiny", "--engine", "openai", "--api-base",
                             f"http://127.0.0.1:{port}/v1", "--output", out, "--schema", "fields", "--fields", "text",
                             "--no-quality-gates", "--max-tokens", "6", "--concurrency", "4", "--no-cache")
         assert code == 0, err
-        rows = {row["id"]: row["text_ar"] for row in _split_rows(out, "train")}
+        rows = {row["id"]: row["text_ar"] for row in split_rows(out, "train")}
         assert "\nhttps://example.com/guide?page=2\n" in rows["c"]
         prov = read_provenance(out)
         assert prov.inputs["model"] == {"ref": "tiny", "source": "server", "repo_type": "model", "pin": "unpinned"}
         assert prov.stats["generated_tokens"] > 0
-        code, _, err = _run(capsys, "translate", source, "--model", "not-served", "--engine", "openai", "--api-base",
+        code, _, err = run_cli(capsys, "translate", source, "--model", "not-served", "--engine", "openai", "--api-base",
                             f"http://127.0.0.1:{port}/v1", "--output", tmp_path / "x", "--schema", "fields",
                             "--fields", "text", "--no-cache")
         assert code == 1 and "does not serve model 'not-served'" in err
@@ -279,11 +264,11 @@ def test_openai_engine_against_a_vllm_server(tiny_llama, tmp_path, capsys):
 def test_ray_executor_matches_local(tmp_path, capsys):
     source = export_sample("hermes3", tmp_path / "src")
     local, ray_out = tmp_path / "local", tmp_path / "ray"
-    assert _run(capsys, "translate", source, "--engine", "dry-run", "--output", local, "--chunk-size", "8")[0] == 0
-    code, _, err = _run(capsys, "translate", source, "--engine", "dry-run", "--output", ray_out, "--chunk-size", "8",
+    assert run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", local, "--chunk-size", "8")[0] == 0
+    code, _, err = run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", ray_out, "--chunk-size", "8",
                         "--executor", "ray", "--ray-workers", "2")
     assert code == 0, err
-    assert _split_rows(ray_out, "train") == _split_rows(local, "train")
+    assert split_rows(ray_out, "train") == split_rows(local, "train")
     assert read_provenance(ray_out).stats["rows"] == len(read_sample("hermes3"))
 
 
@@ -292,7 +277,7 @@ def test_push_to_hub_after_translating(tmp_path, hub, hub_token, monkeypatch, ca
 
     monkeypatch.setenv("HF_TOKEN", hub_token)
     source = export_sample("lamini", tmp_path / "src")
-    code, stdout, err = _run(capsys, "translate", source, "--engine", "dry-run", "--output", tmp_path / "out",
+    code, stdout, err = run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", tmp_path / "out",
                              "--push-to-hub", "hala-test/lamini-dry")
     assert code == 0, err
     assert "pinned revision: hf://datasets/hala-test/lamini-dry@" in stdout
