@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -27,7 +28,27 @@ if TYPE_CHECKING:
     from .refs import ResolvedRef
 
 SAMPLE_RECORDS = 3
+# Set by `pipeline run` around a stage, so the stage's artifact records which recipe step built it (the stage
+# code itself does not need to know it runs inside a pipeline).
+PIPELINE_STEP: ContextVar[dict[str, Any] | None] = ContextVar("hala_pipeline_step", default=None)
 SAMPLE_TEXT_CHARS = 400
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Replace one file all at once (temp file in the same folder, then rename): readers and a crash see the old
+    or the new content, never half of it."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".hala-tmp-{path.name}-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -81,6 +102,7 @@ class ArtifactDraft:
             stats=self.stats,
             timings={**self.timings, "total": round(total_seconds, 3)},
             card=self.card,
+            pipeline=PIPELINE_STEP.get(),
         )
 
 

@@ -245,27 +245,15 @@ def update_card_facts(folder: Path, facts) -> Path:
     The new card is rendered and validated before anything is written, and each file is replaced atomically
     (temp file + rename), so a failed update leaves the artifact as it was.
     """
+    from .artifacts import write_atomic
+
     folder = Path(folder)
     prov = read_provenance(folder).model_copy(update={"card": facts})
     text = render_card(prov)
     check_card_text(text, facts.kind, folder)
-    _replace_file(folder / PROVENANCE_FILE, prov.model_dump_json(indent=2) + "\n")
-    _replace_file(folder / CARD_FILE, text)
+    write_atomic(folder / PROVENANCE_FILE, prov.model_dump_json(indent=2) + "\n")
+    write_atomic(folder / CARD_FILE, text)
     return folder / CARD_FILE
-
-
-def _replace_file(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".hala-tmp-{path.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def parse_card_metadata(text: str) -> dict[str, Any]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
+from .artifacts import write_atomic
 from .errors import HalaError
 
 ROWS_PER_FILE = 1_000_000
@@ -67,12 +67,6 @@ def chunk_done(plan: dict[str, Any], index: int) -> bool:
 def shard_todo(plan: dict[str, Any], num_shards: int, shard_index: int) -> list[int]:
     """This shard's unfinished chunks (shard i takes every num_shards-th chunk)."""
     return [i for i in range(plan["chunks"]) if i % num_shards == shard_index and not chunk_done(plan, i)]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def write_chunk(plan: dict[str, Any], index: int, table, stats: dict[str, Any]) -> None:
