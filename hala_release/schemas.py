@@ -23,8 +23,8 @@ class Locator:
     key: str | None = None
     kind: str = "text"  # "text": a string column; "turns": list of dicts; "langs": a {lang: text} dict
 
-    def texts(self, row: dict[str, Any], source_lang: str) -> list[str]:
-        value = row.get(self.column)
+    def texts(self, value: Any, source_lang: str) -> list[str]:
+        """The translatable strings in this column's `value`, in order."""
         if self.kind == "text":
             return [value] if isinstance(value, str) else []
         if self.kind == "turns":
@@ -32,9 +32,8 @@ class Locator:
         text = (value or {}).get(source_lang)
         return [text] if isinstance(text, str) else []
 
-    def rebuild(self, row: dict[str, Any], translated: list[str]) -> Any:
-        """The translated column's value, shaped like the original column."""
-        value = row.get(self.column)
+    def rebuild(self, value: Any, translated: list[str]) -> Any:
+        """The translated column's value, shaped like the original `value`."""
         if self.kind in ("text", "langs"):
             return translated[0] if translated else None
         turns = copy.deepcopy(value) or []
@@ -58,7 +57,7 @@ class Schema:
         return all(loc.column in columns for loc in self.locators)
 
     def texts(self, row: dict[str, Any], source_lang: str) -> list[list[str]]:
-        return [loc.texts(row, source_lang) for loc in self.locators]
+        return [loc.texts(row.get(loc.column), source_lang) for loc in self.locators]
 
     def output_columns(self, target_lang: str) -> list[str]:
         return [loc.output_column(target_lang) for loc in self.locators]

@@ -31,7 +31,7 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
         values = columns[loc.column]
         per_row = []
         for value in values:
-            texts = loc.texts({loc.column: value}, source_lang)
+            texts = loc.texts(value, source_lang)
             pieces_per_text = []
             for text in texts:
                 pieces, segs = split_segments(text, config.max_chars)
@@ -64,7 +64,7 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
                     translated_texts.append(None)
                 else:
                     translated_texts.append(join(pieces, translations))
-            out_values.append(loc.rebuild({loc.column: values[row]}, translated_texts))
+            out_values.append(loc.rebuild(values[row], translated_texts))
         arrow_type = table.schema.field(loc.column).type if loc.kind == "turns" else pa.string()
         new_columns.append((loc.output_column(target_lang), pa.array(out_values, type=arrow_type)))
     for name, array in new_columns:

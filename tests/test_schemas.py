@@ -23,7 +23,7 @@ def test_turns_are_rebuilt_with_the_same_structure():
     row = read_sample("hermes3")[0]
     schema = SCHEMAS["sharegpt"]
     (texts,) = schema.texts(row, "en")
-    rebuilt = schema.locators[0].rebuild(row, [t.upper() for t in texts])
+    rebuilt = schema.locators[0].rebuild(row["conversations"], [t.upper() for t in texts])
     assert [turn["from"] for turn in rebuilt] == [turn["from"] for turn in row["conversations"]]
     assert [turn["value"] for turn in rebuilt] == [turn["value"].upper() for turn in row["conversations"]]
     assert row["conversations"][0]["value"] != row["conversations"][0]["value"].upper()  # original untouched
