@@ -68,6 +68,8 @@ class Provenance(BaseModel):
     stats: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)  # step -> seconds
     card: CardFacts
+    # Set when `pipeline run` built the artifact: recipe, version, stage name, fingerprint (what reruns compare).
+    pipeline: dict[str, Any] | None = None
 
     def write(self, folder: Path) -> Path:
         path = Path(folder) / PROVENANCE_FILE

@@ -8,7 +8,8 @@ import pytest
 from hala_release.cli import main
 
 COMMANDS = ["tiny-model", "sample-data", "push-dataset", "push-model", "push-space", "pull",
-            "quantize", "train", "merge", "eval", "report", "demo", "translate", "judge", "mix"]
+            "quantize", "train", "merge", "eval", "report", "demo", "translate", "judge", "mix", "pipeline",
+            "lineage"]
 
 
 def test_top_level_help_shows_example_and_commands(capsys):
