@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
-# The main job, offline on a CPU: set up the environment if needed, then build tiny artifacts with cards.
-# (Until `pipeline run` lands this builds the tiny model and sample datasets every later stage starts from.)
+# The main job, offline on a CPU: set up the environment if needed, then run the whole recipe on tiny models
+# (recipes/tiny.yaml: quantize -> translate -> judge -> mix -> train translator -> translate more -> train chat model
+# -> merge -> eval -> demo Space folder). Reruns skip what is already built.
+#   scripts/run-tiny.sh [OUTPUT_DIR] [pipeline run options, e.g. --push-to-hub ORG]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-env.sh
 bin="${HALA_VENV:-.venv}/bin"
-out="${1:-runs/tiny}"
-export HF_HUB_OFFLINE=1
-"$bin/hala-release" tiny-model "$out/tiny-lfm2" --arch lfm2 --overwrite
-"$bin/hala-release" tiny-model "$out/tiny-llama" --arch llama --overwrite
-"$bin/hala-release" sample-data openorca "$out/openorca-sample" --overwrite
-"$bin/hala-release" sample-data opus100-ar-en "$out/opus100-ar-en-sample" --overwrite
-echo
-echo "artifacts (each with README.md card and hala_provenance.json):"
-for artifact in "$out"/*/; do echo "  $artifact"; done
-echo "publish one with: $bin/hala-release push-model $out/tiny-lfm2 --repo-id YOUR-ORG/tiny-lfm2 --tag v1"
+out="runs/tiny"
+if [[ $# -gt 0 && "$1" != -* ]]; then out="$1"; shift; fi
+# Offline: nothing comes from the Hub. With --push-to-hub later stages read the pushed artifacts back, so the Hub is used.
+if [[ " $* " != *" --push-to-hub"* ]]; then export HF_HUB_OFFLINE=1; fi
+"$bin/hala-release" pipeline run recipes/tiny.yaml --output-dir "$out" "$@"

@@ -279,6 +279,30 @@ def test_tiny_rerun_does_nothing_and_merge_t_reruns_merge_and_what_reads_it(tiny
     assert read_provenance(out / "chat").config["t"] == 0.25
 
 
+@pytest.mark.slow
+def test_tiny_demo_folder_serves_the_recipe_models(tiny_run):
+    """What the printed demo command (`hala-release demo --space OUT/demo`) serves: the recipe's own models."""
+    import socket
+
+    from gradio_client import Client
+
+    from hala_release.demo import launch_demo
+
+    _, out = tiny_run
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    running = launch_demo(space=out / "demo", port=port, block=False)
+    try:
+        running.wait_until_loaded(120)
+        assert {role: slot.name for role, slot in running.demo.hala_app.slots.items()} == {
+            "chat": str(out / "chat"), "translator": str(out / "translator")}
+        reply = Client(running.url, verbose=False).predict("مرحبا", "أنت مساعد مفيد.", 8, 0, 1.0, api_name="/chat")
+        assert isinstance(reply, str)
+    finally:
+        running.close()
+
+
 def _shape(node) -> tuple:
     """A lineage tree without names and pins: which stage built what from what."""
     return (node.role, node.stage, node.step, tuple(_shape(child) for child in node.children))
