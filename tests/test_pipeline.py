@@ -81,17 +81,20 @@ def test_multi_process_launch_only_runs_one_train_stage(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------- dry runs
 
 def _no_downloads(monkeypatch):
-    """Any attempt to resolve a ref or download a snapshot fails the test."""
+    """Any attempt to reach the Hub (resolve a Hub ref, ask for repo info, download a snapshot) fails the test.
+    (The patches are on objects looked up at call time, so no module keeps a patched function afterwards.)"""
     import huggingface_hub
 
     import hala_release.refs as refs
 
     def refuse(*args, **kwargs):
-        raise AssertionError(f"dry run tried to fetch {args[:1]}")
+        raise AssertionError(f"dry run tried to reach the Hub: {args[:2]}")
 
-    monkeypatch.setattr(refs, "resolve", refuse)
     monkeypatch.setattr(refs, "_resolve_hub", refuse)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", refuse)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", refuse)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", refuse)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
