@@ -635,11 +635,6 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
         began = time.perf_counter()
         result = StageResult(stage.name, stage.kind.name, "", 0.0, str(output))
         run.results.append(result)
-        values = {key: _walk(value, lambda ref: produced[ref][0]) for key, value in stage.values.items()}
-        pins = {ref: produced[ref][1] for ref in stage.upstream}
-        step = {"recipe": plan.recipe.name, "version": plan.recipe.version, "stage": stage.name,
-                "uses": stage.kind.name, "with": stage.spec.with_, "upstream": pins, "files": stage.files}
-        step["fingerprint"] = _fingerprint(step)
         try:
             if stage.name not in selected:
                 if not output.exists():
@@ -647,6 +642,11 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
                                     f"first")
                 result.status, result.reason = "used", "not selected; its artifact is used as it is"
             else:
+                values = {key: _walk(value, lambda ref: produced[ref][0]) for key, value in stage.values.items()}
+                step = {"recipe": plan.recipe.name, "version": plan.recipe.version, "stage": stage.name,
+                        "uses": stage.kind.name, "with": stage.spec.with_,
+                        "upstream": {ref: produced[ref][1] for ref in stage.upstream}, "files": stage.files}
+                step["fingerprint"] = _fingerprint(step)
                 fresh, reason = _up_to_date(output, step)  # also refuses to replace a folder it did not build
                 if stage.name in forced:
                     fresh, reason = False, "forced by --from/--only"
@@ -664,13 +664,11 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
                         continue  # a non-main training process: the main one writes, pins and pushes
             result.report = str(output / REPORT_FILE) if stage.kind.name == "eval" else None
             result.demo = f"hala-release demo --space {output}" if stage.kind.name == "demo" else None
-            if not main:
-                ref, pin = _hub_pin_of_pushed(plan, stage, push_to_hub) if push_to_hub else (str(output), "")
-            else:
-                pin = folder_content_hash(output)
-                ref = str(output)
-                if push_to_hub:
-                    ref, pin = _push(plan, stage, output, push_to_hub, private, result)
+            ref, pin = str(output), folder_content_hash(output)
+            if push_to_hub and main:
+                ref, pin = _push(plan, stage, output, push_to_hub, private, result)
+            elif push_to_hub:  # the other processes of a multi-GPU launch read what the main one pushed
+                ref, pin = _hub_pin_of_pushed(plan, stage, push_to_hub)
             result.pin = pin
             produced[stage.name] = (ref, pin)
         except HalaError as err:

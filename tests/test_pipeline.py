@@ -142,6 +142,7 @@ def _small_recipe(path: Path, **fp8_options) -> Path:
         "fp8": {"uses": "quantize", "with": {"model": "${stages.model.output}", "verify": False, **fp8_options}},
         "data": {"uses": "sample-data", "with": {"name": "openorca"}},
         "copy": {"uses": "translate", "with": {"source": "${stages.data.output}", "engine": "dry-run"}},
+        "mixed": {"uses": "mix", "with": {"translated": ["${stages.copy.output}"], "eval_size": 2}},
     }})
 
 
@@ -149,13 +150,14 @@ def test_rerun_skips_and_a_change_reruns_that_stage_and_its_dependents(tmp_path,
     out = tmp_path / "out"
     first = run_pipeline(_small_recipe(tmp_path / "a.yaml"), output_dir=out)
     assert set(_statuses(first).values()) == {"built"}
-    pins = {name: folder_content_hash(out / name) for name in ("model", "fp8", "data", "copy")}
+    pins = {name: folder_content_hash(out / name) for name in ("model", "fp8", "data", "copy", "mixed")}
     second = run_pipeline(_small_recipe(tmp_path / "a.yaml"), output_dir=out)
     assert set(_statuses(second).values()) == {"skipped"}
     assert {name: folder_content_hash(out / name) for name in pins} == pins  # nothing was touched
 
     changed = run_pipeline(_small_recipe(tmp_path / "b.yaml", ignore=["lm_head", "re:.*out_proj$"]), output_dir=out)
-    assert _statuses(changed) == {"model": "skipped", "fp8": "built", "data": "skipped", "copy": "skipped"}
+    assert _statuses(changed) == {"model": "skipped", "fp8": "built", "data": "skipped", "copy": "skipped",
+                                  "mixed": "skipped"}
     assert "config changed (ignore" in changed.result("fp8").reason
     assert read_provenance(out / "fp8").config["ignore"] == ["lm_head", "re:.*out_proj$"]
 
@@ -163,18 +165,22 @@ def test_rerun_skips_and_a_change_reruns_that_stage_and_its_dependents(tmp_path,
     recipe = yaml.safe_load((tmp_path / "b.yaml").read_text())
     recipe["stages"]["model"]["with"]["seed"] = 7
     rebuilt = run_pipeline(_write(tmp_path / "c.yaml", recipe), output_dir=out)
-    assert _statuses(rebuilt) == {"model": "built", "fp8": "built", "data": "skipped", "copy": "skipped"}
+    assert _statuses(rebuilt) == {"model": "built", "fp8": "built", "data": "skipped", "copy": "skipped",
+                                  "mixed": "skipped"}
     assert rebuilt.result("fp8").reason == "inputs changed: model"
     assert read_provenance(out / "fp8").inputs["model"]["pin"] == folder_content_hash(out / "model")
 
-    # --only / --from rebuild what they name; everything else is left alone
-    only = run_pipeline(tmp_path / "c.yaml", output_dir=out, only="data")
-    assert _statuses(only) == {"data": "built"}
+    # --only / --from rebuild what they name and use the artifacts they read as they are
+    only = run_pipeline(tmp_path / "c.yaml", output_dir=out, only="mixed")
+    assert _statuses(only) == {"copy": "used", "mixed": "built"}
+    assert read_provenance(out / "mixed").inputs["translated_0"]["pin"] == pins["copy"]
     after = run_pipeline(tmp_path / "c.yaml", output_dir=out, from_stage="data")
-    assert _statuses(after) == {"data": "built", "copy": "built"}  # copy reads data; model/fp8 not needed
+    assert _statuses(after) == {"data": "built", "copy": "built", "mixed": "built"}  # model/fp8 not needed
+    assert read_provenance(out / "mixed").inputs["translated_0"]["pin"] == folder_content_hash(out / "copy")
 
     log = json.loads((out / RUN_LOG).read_text())
-    assert [s["name"] for s in log["stages"]] == ["data", "copy"] and all(s["seconds"] >= 0 for s in log["stages"])
+    assert [s["name"] for s in log["stages"]] == ["data", "copy", "mixed"]
+    assert all(s["seconds"] >= 0 and s["pin"] == folder_content_hash(out / s["name"]) for s in log["stages"])
 
 
 def test_refuses_to_replace_a_folder_it_did_not_build(tmp_path):
