@@ -49,23 +49,31 @@ def write_dataset(rows: list[dict], folder: Path) -> Path:
 
 
 def overhead(rows: int, work: Path, workers: int) -> dict:
-    """(c): the whole `translate` command with the dry-run engine, in a child process so RSS is its own
-    (with --workers 2, each forked worker's peak is its own and not larger than the main process's)."""
+    """(c): the whole `translate` command with the dry-run engine, in a child process so RSS is its own."""
     source = work / f"orca-{rows}"
     if not source.exists():
         write_dataset(openorca_rows(rows), source)
     command = [sys.executable, "-m", "hala_release.cli", "translate", str(source), "--engine", "dry-run",
                "--output", str(work / f"dry-{rows}"), "--chunk-size", "5000", "--overwrite", "--workers", str(workers)]
+    # The child writes its own /proc status at exit: VmHWM is the peak resident set of its address space.
+    # (rusage's ru_maxrss would count the memory of this benchmark process, which the child starts as a copy of.)
+    status_file = work / f"status-{workers}.txt"
+    launcher = ("import atexit, runpy, sys; "
+                f"atexit.register(lambda: open({str(status_file)!r}, 'w').write(open('/proc/self/status').read())); "
+                "sys.argv = ['hala-release'] + sys.argv[1:]; runpy.run_module('hala_release.cli', run_name='__main__')")
+    command = [sys.executable, "-c", launcher, *command[3:]]
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)  # the resource usage of this child alone
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.perf_counter() - began
-    if status:
-        raise SystemExit(stderr.decode()[-3000:])
+    if result.returncode:
+        raise SystemExit(result.stderr[-3000:])
+    status = {line.split(":")[0]: int(line.split()[1]) for line in status_file.read_text().splitlines()
+              if line.startswith(("VmHWM", "RssAnon", "RssFile"))}
     return {"rows": rows, "workers": workers, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds),
-            "peak_rss_mb_main_process": round(usage.ru_maxrss / 1024)}
+            "peak_rss_mb_main_process": round(status["VmHWM"] / 1024),
+            # At exit: memory the process owns vs. pages of memory-mapped files (the Arrow cache), which the kernel
+            # can drop at any time and which grow with the dataset read.
+            "rss_anon_mb_at_exit": round(status["RssAnon"] / 1024), "rss_file_mb_at_exit": round(status["RssFile"] / 1024)}
 
 
 def engine_rows(count: int) -> list[dict]:

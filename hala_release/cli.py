@@ -227,6 +227,7 @@ def translate(
     ray_workers: int = typer.Option(1, help="Ray workers, each holding one engine."),
     api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1."),
     concurrency: int = typer.Option(32, help="Concurrent requests to an OpenAI-compatible server."),
+    tensor_parallel_size: int = typer.Option(1, help="vLLM: GPUs one engine spans (e.g. 8 for a 111B teacher)."),
     trust_remote_code: bool = typer.Option(False, help="Allow model code from the model repo (off by default)."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
@@ -242,7 +243,8 @@ def translate(
         max_chars=max_chars, temperature=temperature, max_retries=max_retries, gates=GateConfig(enabled=quality_gates), dedup=dedup,
         cache=cache, cache_dir=cache_dir, chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index,
         executor=executor, workers=workers, ray_address=ray_address, ray_workers=ray_workers, api_base=api_base,
-        concurrency=concurrency, trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
+        concurrency=concurrency, tensor_parallel_size=tensor_parallel_size, trust_remote_code=trust_remote_code,
+        overwrite=overwrite, push_to_hub=push_to_hub)
     summary = run_translate(config)
     if summary["status"] != "complete":
         typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks done ({summary['chunks_this_run']} by this "
@@ -430,6 +432,7 @@ def judge(
     num_shards: int = typer.Option(1, help="Split the chunks among N jobs."),
     shard_index: int = typer.Option(0, help="Which of the N shards this job runs."),
     dtype: str = typer.Option("auto", help="Model dtype (auto, float32, bfloat16)."),
+    tensor_parallel_size: int = typer.Option(1, help="vLLM: GPUs one engine spans."),
     trust_remote_code: bool = typer.Option(False, help="Allow model code from the model repo (off by default)."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
@@ -445,7 +448,8 @@ def judge(
         source_field=source_field, target_field=target_field, split=split, subset=subset, limit=limit,
         threshold=threshold, engine=engine, prompt_template=prompt_template, verdicts=words, batch_size=batch_size,
         chunk_size=chunk_size, num_shards=num_shards, shard_index=shard_index, dtype=dtype,
-        trust_remote_code=trust_remote_code, overwrite=overwrite, push_to_hub=push_to_hub)
+        tensor_parallel_size=tensor_parallel_size, trust_remote_code=trust_remote_code, overwrite=overwrite,
+        push_to_hub=push_to_hub)
     summary = run_judge(config)
     if summary["status"] != "complete":
         typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks scored. Run the same command without "

@@ -24,7 +24,7 @@ from .pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reaso
 log = logging.getLogger(__name__)
 REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
 SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
-                   "threshold"}
+                   "threshold", "tensor_parallel_size"}
 
 
 class JudgeConfig(BaseModel):
@@ -53,6 +53,7 @@ class JudgeConfig(BaseModel):
     shard_index: int = 0
     workers: int = 1
     dtype: str = "auto"
+    tensor_parallel_size: int = 1  # vLLM: GPUs one engine spans
     trust_remote_code: bool = False
     overwrite: bool = False
     push_to_hub: str | None = None
@@ -94,7 +95,8 @@ class JudgeRunner:
         self.source, self.target, self.reasons = source, target, reasons
         self.template = load_template(config.prompt_template, "{source},{target}")
         self.engine = make_engine(config.engine, plan["model_path"], trust_remote_code=config.trust_remote_code,
-                                  dtype=config.dtype, vllm_options={"logprobs_mode": "processed_logprobs"})
+                                  dtype=config.dtype, tensor_parallel_size=config.tensor_parallel_size,
+                                  vllm_options={"logprobs_mode": "processed_logprobs"})
         if not hasattr(self.engine, "next_token_probs"):
             raise UsageError(f"the {config.engine} engine cannot read token probabilities: use transformers or vllm")
         self.token_ids = verdict_token_ids(self.engine.tokenizer, config.verdicts, config.judge)

@@ -27,7 +27,8 @@ from .quality import GateConfig
 log = logging.getLogger(__name__)
 OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
 # Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "concurrency", "cache_dir",
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "tensor_parallel_size",
+                   "concurrency", "cache_dir",
                    "overwrite", "ray_address", "ray_workers", "push_to_hub"}
 
 
@@ -67,6 +68,7 @@ class TranslateConfig(BaseModel):
     ray_address: str | None = None
     ray_workers: int = 1
     trust_remote_code: bool = False
+    tensor_parallel_size: int = 1  # vLLM: GPUs one engine spans (a 111B teacher needs several)
     api_base: str | None = None
     concurrency: int = 32
     model_revision: str | None = None  # for --engine openai, where the served weights cannot be pinned
@@ -164,7 +166,8 @@ class ChunkRunner:
         template = load_template(config.prompt_template)
         sampling = Sampling(config.max_tokens, config.temperature, config.top_p, config.seed)
         engine = make_engine(config.engine, plan["model_path"] or config.model, trust_remote_code=config.trust_remote_code,
-                             api_base=config.api_base, concurrency=config.concurrency)
+                             api_base=config.api_base, concurrency=config.concurrency,
+                             tensor_parallel_size=config.tensor_parallel_size)
         cache = None
         if config.cache and not engine.identity:
             context = {"model": config.model, "model_pin": plan["model_pin"], "prompt": template.text,

@@ -283,3 +283,10 @@ def test_push_to_hub_after_translating(tmp_path, hub, hub_token, monkeypatch, ca
     assert "pinned revision: hf://datasets/hala-test/lamini-dry@" in stdout
     files = HfApi().list_repo_files("hala-test/lamini-dry", repo_type="dataset")
     assert {"README.md", "hala_provenance.json", "data/train-00000-of-00001.parquet"} <= set(files)
+
+
+def test_tensor_parallel_is_a_vllm_option(tmp_path, tiny_lfm2, capsys):
+    source = _jsonl_dataset(tmp_path / "src", FORMATTED)
+    code, _, err = run_cli(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers", "--output",
+                           tmp_path / "out", "--schema", "fields", "--fields", "text", "--tensor-parallel-size", "2")
+    assert code == 2 and "--tensor-parallel-size is a vLLM option" in err

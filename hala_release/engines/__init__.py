@@ -16,7 +16,7 @@ ENGINES = ("vllm", "openai", "transformers", "dry-run")
 
 def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code: bool = False,
                 api_base: str | None = None, concurrency: int = 32, dtype: str = "auto",
-                vllm_options: dict | None = None) -> Engine:
+                tensor_parallel_size: int = 1, vllm_options: dict | None = None) -> Engine:
     """Build the named engine; `model` is a local folder (vllm/transformers) or a served model name (openai)."""
     if name == "dry-run":
         from .dry_run import DryRunEngine
@@ -24,6 +24,8 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
         return DryRunEngine()
     if model is None:
         raise UsageError(f"the {name} engine needs --model")
+    if tensor_parallel_size > 1 and name != "vllm":
+        raise UsageError(f"--tensor-parallel-size is a vLLM option; the {name} engine runs on one device")
     if name == "transformers":
         from .hf_transformers import TransformersEngine
 
@@ -31,7 +33,9 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
     if name == "vllm":
         from .vllm_offline import VllmEngine
 
-        return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype, **(vllm_options or {}))
+        options = {**({"tensor_parallel_size": tensor_parallel_size} if tensor_parallel_size > 1 else {}),
+                   **(vllm_options or {})}
+        return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
     if name == "openai":
         from .openai_server import OpenAIEngine
 
