@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/judge.py [--pairs 256] [--filter-pairs 1000000] [--model PATH]
 
-(a) our batched judge (transformers engine, length-sorted batches through `next_token_probs`) vs two naive
+(a) our batched judge (vLLM and transformers engines, length-sorted batches through `next_token_probs`) vs two naive
     per-pair loops on the same tiny model and pairs: the usual judge script (generate a few tokens, parse the
     verdict from the text) and the strongest naive baseline (one unbatched forward pass, read the two logits);
 (b) the cheap filters' rows/s on synthetic pairs built from the shipped OPUS-100 sample.
@@ -51,12 +51,14 @@ def naive(model_path: Path, pairs: list[tuple[str, str]], token_ids: list[int], 
     return (time.perf_counter() - began) * len(pairs) / (len(pairs) - 2)
 
 
-def batched(model_path: Path, pairs: list[tuple[str, str]], batch_size: int) -> tuple[float, list[int]]:
-    from hala_release.engines import Request, make_engine
+def batched(engine_name: str, model_path: Path, pairs: list[tuple[str, str]]) -> tuple[float, list[int]]:
+    from hala_release.engines import DEFAULT_BATCH_SIZE, Request, make_engine
     from hala_release.judge import verdict_token_ids
     from hala_release.prompts import load_template
 
-    engine = make_engine("transformers", model_path)
+    options = {"logprobs_mode": "processed_logprobs"} if engine_name == "vllm" else {}
+    engine = make_engine(engine_name, model_path, vllm_options=options)
+    batch_size = DEFAULT_BATCH_SIZE[engine_name]
     ids = verdict_token_ids(engine.tokenizer, ("ACCEPT", "REJECT"), str(model_path))
     template = load_template("hala-judge", "{source},{target}")
     requests = [Request(template.messages("", "en", "ar", source=en, target=ar)) for en, ar in pairs]
@@ -85,27 +87,31 @@ def filters(count: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=256, help="pairs for the judge comparison (a)")
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--filter-pairs", type=int, default=1_000_000, help="pairs for the cheap filters (b)")
     parser.add_argument("--model", type=Path, help="judge model folder (default: a tiny Llama built on the spot)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     with tempfile.TemporaryDirectory(prefix="hala-bench-") as tmp:
         from hala_release.tiny import build_tiny_model
 
         model = args.model or build_tiny_model(Path(tmp) / "tiny-llama", arch="llama")
         pairs = sample_pairs(args.pairs)
-        ours, ids = batched(model, pairs, args.batch_size)
+        ours_vllm, ids = batched("vllm", model, pairs)
+        ours, _ = batched("transformers", model, pairs)
         generate_loop = naive(model, pairs, ids, generate=True)
         forward_loop = naive(model, pairs, ids, generate=False)
         rate = lambda seconds: {"pairs": len(pairs), "seconds": round(seconds, 2),
                                 "pairs_per_second": round(len(pairs) / seconds, 1)}
         figures = {
-            "judge_batched": rate(ours),
+            "judge_batched_vllm": rate(ours_vllm),
+            "judge_batched_transformers": rate(ours),
             "naive_generate_and_parse": rate(generate_loop),
             "naive_single_forward": rate(forward_loop),
-            "a_speedup_vs_generate_and_parse": round(generate_loop / ours, 2),
-            "a_speedup_vs_single_forward": round(forward_loop / ours, 2),
+            "a_speedup_vllm_vs_generate_and_parse": round(generate_loop / ours_vllm, 2),
+            "a_speedup_vllm_vs_single_forward": round(forward_loop / ours_vllm, 2),
+            "a_speedup_transformers_vs_generate_and_parse": round(generate_loop / ours, 2),
+            "a_speedup_transformers_vs_single_forward": round(forward_loop / ours, 2),
             "b_cheap_filters": filters(args.filter_pairs),
         }
         print(json.dumps(figures, indent=2))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .artifacts import build_artifact, config_hash
 from .chunked import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan, run_local,
                       shard_todo, total_stats, write_chunk)
+from .engines import DEFAULT_BATCH_SIZE, make_engine
 from .errors import HalaError, UsageError
 from .pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reasons
 
@@ -47,7 +48,7 @@ class JudgeConfig(BaseModel):
     prompt_template: str = "hala-judge"
     verdicts: tuple[str, str] = ("ACCEPT", "REJECT")
     filters: PairFilterConfig = Field(default_factory=PairFilterConfig)
-    batch_size: int = 32
+    batch_size: int | None = None  # pairs per engine call; default by engine (engines.DEFAULT_BATCH_SIZE)
     chunk_size: int = 1000
     num_shards: int = 1
     shard_index: int = 0
@@ -88,7 +89,6 @@ class JudgeRunner:
     """One judge engine scoring the pairs of chunks that passed the cheap filters."""
 
     def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, reasons):
-        from .engines import make_engine
         from .prompts import load_template
 
         self.config, self.plan, self.dataset = config, plan, dataset
@@ -107,12 +107,15 @@ class JudgeRunner:
         start, stop = chunk_bounds(self.plan, index)
         began = time.perf_counter()
         reasons = self.reasons.slice(start, stop - start)
-        todo = [i for i, reason in enumerate(reasons.to_pylist()) if reason is None]
         sources = self.source.slice(start, stop - start).to_pylist()
         targets = self.target.slice(start, stop - start).to_pylist()
+        # Pairs that passed the cheap filters, longest first: batches of similar length pad less.
+        todo = sorted((i for i, reason in enumerate(reasons.to_pylist()) if reason is None),
+                      key=lambda i: -(len(sources[i] or "") + len(targets[i] or "")))
         scores: list[float | None] = [None] * (stop - start)
-        for offset in range(0, len(todo), self.config.batch_size):
-            batch = todo[offset:offset + self.config.batch_size]
+        size = self.config.batch_size or DEFAULT_BATCH_SIZE[self.config.engine]
+        for offset in range(0, len(todo), size):
+            batch = todo[offset:offset + size]
             requests = [self._request(sources[i], targets[i]) for i in batch]
             for i, probs in zip(batch, self.engine.next_token_probs(requests, self.token_ids)):
                 scores[i] = round(probs[0], 6)

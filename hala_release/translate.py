@@ -49,7 +49,7 @@ class TranslateConfig(BaseModel):
     limit: int | None = None
     engine: str = "vllm"
     prompt_template: str = "hala-teacher"
-    batch_size: int = 64
+    batch_size: int | None = None  # segments per engine call; default by engine (engines.DEFAULT_BATCH_SIZE)
     max_tokens: int = 1024
     temperature: float = 0.0
     top_p: float = 1.0
@@ -88,7 +88,7 @@ class TranslateConfig(BaseModel):
             raise UsageError(f"unknown executor {self.executor!r}: choose local or ray")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards}")
-        if self.chunk_size < 1 or self.batch_size < 1 or self.workers < 1:
+        if self.chunk_size < 1 or (self.batch_size or 1) < 1 or self.workers < 1:
             raise UsageError("--chunk-size, --batch-size and --workers must be at least 1")
         if self.source_lang == self.target_lang:
             raise UsageError(f"--source-lang and --target-lang are both {self.source_lang!r}")
@@ -155,7 +155,7 @@ class ChunkRunner:
     """Everything needed to translate chunks in one process: engine, template, cache, schema."""
 
     def __init__(self, config: TranslateConfig, plan: dict[str, Any], dataset):
-        from .engines import Sampling, make_engine
+        from .engines import DEFAULT_BATCH_SIZE, Sampling, make_engine
         from .prompts import load_template
         from .schemas import choose_schema
         from .segment_translator import SegmentTranslator
@@ -175,7 +175,8 @@ class ChunkRunner:
                        "target_lang": config.target_lang}
             cache = TranslationCache(config.cache_dir or default_cache_dir(), context)
         self.translator = SegmentTranslator(engine, template, sampling, config.gates, config.source_lang,
-                                            config.target_lang, cache=cache, batch_size=config.batch_size,
+                                            config.target_lang, cache=cache,
+                                            batch_size=config.batch_size or DEFAULT_BATCH_SIZE[config.engine],
                                             max_retries=config.max_retries, dedup=config.dedup)
         self.engine = engine
         log.info("schema: %s (%s)", self.schema.name, ", ".join(self.schema.output_columns(config.target_lang)))

@@ -12,6 +12,9 @@ from ..errors import UsageError
 from .base import Engine, Generation, Request, Sampling, Scorer
 
 ENGINES = ("vllm", "openai", "transformers", "dry-run")
+# Requests per engine call when the user does not say: vLLM schedules (and shares prompt prefixes) inside one big
+# call; transformers pads a batch to its longest member, so smaller batches waste less.
+DEFAULT_BATCH_SIZE = {"vllm": 1024, "openai": 256, "transformers": 64, "dry-run": 4096}
 
 
 def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code: bool = False,
@@ -43,4 +46,4 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
     raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "Generation", "Request", "Sampling", "Scorer", "make_engine"]
+__all__ = ["DEFAULT_BATCH_SIZE", "ENGINES", "Engine", "Generation", "Request", "Sampling", "Scorer", "make_engine"]

@@ -32,13 +32,14 @@ class VllmEngine:
                 cpu_defaults["kv_cache_memory_bytes"] = 1 << 30
         options = {"seed": 0, **cpu_defaults, **llm_options}
         self.llm = LLM(model=str(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
+        self.on_cpu = on_cpu
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
-                                top_p=sampling.top_p, seed=sampling.seed)
+                                top_p=sampling.top_p, seed=self._request_seed(sampling))
         outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason != "length")
                 for o in outputs]
@@ -54,8 +55,9 @@ class VllmEngine:
 
         from vllm import SamplingParams
 
+        # No seed: the sampled token is irrelevant, only the returned log-probabilities are read.
         params = SamplingParams(max_tokens=1, temperature=1.0, allowed_token_ids=list(token_ids),
-                                logprobs=len(token_ids), seed=0)
+                                logprobs=len(token_ids))
         outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
         results = []
         for output in outputs:
@@ -64,6 +66,14 @@ class VllmEngine:
             total = sum(probs) or 1.0
             results.append([p / total for p in probs])
         return results
+
+    def _request_seed(self, sampling: Sampling) -> int | None:
+        """Per-request seeds only where they matter and work: greedy decoding needs none, and vLLM 0.32 on CPU
+        fails on seeded requests whose prompt is prefilled in several steps ("CPU Generator does not use
+        offset"); there the engine-wide seed given at start-up is what makes sampling repeatable."""
+        if sampling.temperature == 0 or self.on_cpu:
+            return None
+        return sampling.seed
 
     def close(self) -> None:
         del self.llm
