@@ -40,12 +40,13 @@ def open_plan(output: Path, identity: dict[str, Any], rows: int, chunk_size: int
     work = work_dir_for(output)
     plan = {**identity, "rows": rows, "chunk_size": chunk_size, "chunks": math.ceil(rows / chunk_size)}
     plan_file = work / "plan.json"
-    if plan_file.exists():
-        existing = json.loads(plan_file.read_text())
-        if {k: existing.get(k) for k in plan} != plan:
+    existing = json.loads(plan_file.read_text()) if plan_file.exists() else None
+    if existing is not None and {k: existing.get(k) for k in plan} != plan:
+        if any(work.glob("chunk-*.parquet")):
             raise HalaError(f"{work} holds chunks from a different configuration or input revision: delete it "
                             f"to start over, or rerun with the original settings to resume")
-    else:
+        existing = None  # nothing was finished under the old plan (e.g. a run that stopped on a typo)
+    if existing is None:
         work.mkdir(parents=True, exist_ok=True)
         write_atomic(plan_file, json.dumps(plan, indent=2).encode())
     return {**plan, "work_dir": str(work)}

@@ -97,6 +97,7 @@ class TranslateConfig(BaseModel):
 def run_translate(config: TranslateConfig) -> dict[str, Any]:
     """Translate what this process is responsible for; assemble the artifact when all chunks exist."""
     from .refs import resolve
+    from .schemas import choose_schema
 
     config.validate_choices()
     output = Path(config.output).expanduser().resolve()
@@ -105,6 +106,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     source = resolve(config.source, "dataset")
     model = _resolve_model(config)
     dataset = load_split(source, config.split, config.subset, config.limit)
+    choose_schema(config.dataset_schema, dataset.column_names, config.fields)  # fail before any work folder exists
     plan = _plan(config, source, model, len(dataset), output)
     todo = shard_todo(plan, config.num_shards, config.shard_index)
     start = time.perf_counter()

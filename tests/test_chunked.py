@@ -23,3 +23,18 @@ def test_missing_split_and_limit(tmp_path):
     assert len(load_split(source, "train", limit=5)) == 5
     with pytest.raises(HalaError, match="cannot load split 'test'"):
         load_split(source, "test")
+
+
+def test_a_plan_without_finished_chunks_is_replaced(tmp_path):
+    from hala_release.chunked import open_plan, work_dir_for, write_chunk
+
+    out = tmp_path / "out"
+    first = open_plan(out, {"config_hash": "a"}, rows=10, chunk_size=5)
+    second = open_plan(out, {"config_hash": "b"}, rows=10, chunk_size=5)  # no chunk finished: replaced
+    assert second["config_hash"] == "b" and first["work_dir"] == second["work_dir"]
+    import pyarrow as pa
+
+    write_chunk(second, 0, pa.table({"x": [1]}), {"rows": 1})
+    with pytest.raises(HalaError, match="different configuration"):
+        open_plan(out, {"config_hash": "c"}, rows=10, chunk_size=5)
+    assert work_dir_for(out).exists()

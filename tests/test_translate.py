@@ -290,3 +290,12 @@ def test_tensor_parallel_is_a_vllm_option(tmp_path, tiny_lfm2, capsys):
     code, _, err = run_cli(capsys, "translate", source, "--model", tiny_lfm2, "--engine", "transformers", "--output",
                            tmp_path / "out", "--schema", "fields", "--fields", "text", "--tensor-parallel-size", "2")
     assert code == 2 and "--tensor-parallel-size is a vLLM option" in err
+
+
+def test_a_failed_start_does_not_block_the_corrected_run(tmp_path, capsys):
+    source = export_sample("lamini", tmp_path / "src")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", out, "--schema", "openorca")
+    assert code == 2 and "needs column(s)" in err and not work_dir_for(out).exists()
+    code, _, err = run_cli(capsys, "translate", source, "--engine", "dry-run", "--output", out)
+    assert code == 0, err
