@@ -98,6 +98,23 @@ def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str], privat
     typer.echo(f"pinned revision: {prefix}{repo_id}@{result.revision}")
 
 
+def _shards_pending(summary: dict, output: Path) -> bool:
+    """Say how far a sharded chunked run is, when it is not complete yet; True if so."""
+    if summary["status"] == "complete":
+        return False
+    typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks done ({summary['chunks_this_run']} by this "
+               f"job). Run the same command without --num-shards/--shard-index once all shards finish, to "
+               f"gather them into {output}.")
+    return True
+
+
+def _written(summary: dict, push_to_hub: Optional[str]) -> None:
+    """Where a dataset stage wrote its artifact, then push it when asked."""
+    typer.echo(f"written to {summary['output']}")
+    if push_to_hub:
+        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+
+
 _PUSH_OPTIONS = dict(
     repo_id=typer.Option(..., "--repo-id", help="Target repo, org/name."),
     tag=typer.Option(None, help="Tag to create on the pushed commit (never moved once created)."),
@@ -246,10 +263,7 @@ def translate(
         concurrency=concurrency, tensor_parallel_size=tensor_parallel_size, trust_remote_code=trust_remote_code,
         overwrite=overwrite, push_to_hub=push_to_hub)
     summary = run_translate(config)
-    if summary["status"] != "complete":
-        typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks done ({summary['chunks_this_run']} by this "
-                   f"job). Run the same command without --num-shards/--shard-index once all shards finish, to "
-                   f"gather them into {output}.")
+    if _shards_pending(summary, output):
         return
     typer.echo(f"rows {summary['rows']:,} (ok {summary['rows_ok']:,}, rejected {summary['rows_rejected']:,}) | "
                f"segments {summary['segments']:,}, unique per chunk {summary['unique_segments_per_chunk']:,}, "
@@ -257,9 +271,7 @@ def translate(
                f"{summary['tokens_per_second']:,} tokens/s, {summary['rows_per_second']:,} rows/s")
     if summary["failures_by_reason"]:
         typer.echo("failures by reason: " + ", ".join(f"{k} {v}" for k, v in summary["failures_by_reason"].items()))
-    typer.echo(f"written to {summary['output']}")
-    if push_to_hub:
-        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+    _written(summary, push_to_hub)
 
 
 @app.command("quantize", epilog=_example(
@@ -451,16 +463,12 @@ def judge(
         tensor_parallel_size=tensor_parallel_size, trust_remote_code=trust_remote_code, overwrite=overwrite,
         push_to_hub=push_to_hub)
     summary = run_judge(config)
-    if summary["status"] != "complete":
-        typer.echo(f"{summary['chunks_done']} of {summary['chunks']} chunks scored. Run the same command without "
-                   f"--num-shards/--shard-index once all shards finish, to gather them into {output}.")
+    if _shards_pending(summary, output):
         return
     counts = summary["counts"]
     typer.echo(f"pairs {summary['rows']:,}: kept {counts['kept']:,}, below threshold {counts['judge']:,}, "
                + ", ".join(f"{name} {counts[name]:,}" for name in counts if name not in ("kept", "judge")))
-    typer.echo(f"written to {summary['output']}")
-    if push_to_hub:
-        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+    _written(summary, push_to_hub)
 
 
 @app.command("mix", epilog=_example(
@@ -487,9 +495,7 @@ def mix(
     summary = run_mix(config)
     typer.echo(f"train {summary['train']:,}, test {summary['test']:,} | " +
                ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items()))
-    typer.echo(f"written to {summary['output']}")
-    if push_to_hub:
-        _push(Path(summary["output"]), push_to_hub, "dataset", None, False, "main")
+    _written(summary, push_to_hub)
 
 
 pipeline_app = typer.Typer(help="Run a whole recipe of stages (YAML), incrementally.", no_args_is_help=True,
