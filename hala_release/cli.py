@@ -15,7 +15,8 @@ from .errors import HalaError
 app = typer.Typer(
     name="hala-release",
     help=("Build, version and publish translate-and-tune artifacts (the HALA recipe).\n\n"
-          "Example:  hala-release tiny-model ./runs/tiny-lfm2 && hala-release push-model ./runs/tiny-lfm2 "
+          "Example:  hala-release pipeline run recipes/tiny.yaml  (every stage, tiny models, offline); one stage: "
+          "hala-release tiny-model ./runs/tiny-lfm2 && hala-release push-model ./runs/tiny-lfm2 "
           "--repo-id my-org/tiny-lfm2 --tag v1"),
     no_args_is_help=True,
     add_completion=False,
