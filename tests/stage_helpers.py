@@ -19,3 +19,24 @@ def split_rows(folder: Path, split: str) -> list[dict]:
 
     files = sorted((Path(folder) / "data").glob(f"{split}-*.parquet"))
     return [row for file in files for row in pq.read_table(file).to_pylist()]
+
+
+def kill_after_chunks(argv: list[str], output: Path, chunks: int, timeout: float = 180) -> int:
+    """Start `hala-release ARGV...` as a real process, SIGKILL it once `chunks` chunks of `output` are finished,
+    and return how many were finished by then (the rerun that follows must complete the job)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hala_release.chunked import work_dir_for
+
+    process = subprocess.Popen([sys.executable, "-m", "hala_release.cli", *map(str, argv)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = work_dir_for(Path(output))
+    deadline = time.time() + timeout
+    while len(list(work.glob("chunk-*.parquet"))) < chunks and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return len(list(work.glob("chunk-*.parquet")))

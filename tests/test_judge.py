@@ -1,10 +1,8 @@
 """The judge stage: cheap filters with counters, scores from real next-token probabilities, threshold, resume."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pyarrow as pa
 import pytest
@@ -13,7 +11,7 @@ from huggingface_hub import DatasetCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hala_release.chunked import work_dir_for
-from stage_helpers import run_cli, split_rows
+from stage_helpers import kill_after_chunks, run_cli, split_rows
 from hala_release.errors import HalaError
 from hala_release.judge import verdict_token_ids
 from hala_release.pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reasons
@@ -171,17 +169,10 @@ def test_resume_after_kill(tiny_llama, tmp_path):
     folder.mkdir()
     (folder / "pairs.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in many) + "\n")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "hala_release.cli", "judge", str(folder), "--judge", str(tiny_llama),
-               "--engine", "transformers", "--output", str(out), "--threshold", "0", "--chunk-size", "50"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    work = work_dir_for(out)
-    deadline = time.time() + 180
-    while len(list(work.glob("chunk-*.parquet"))) < 2 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert 2 <= len(list(work.glob("chunk-*.parquet"))) < 16 and not out.exists()
-    rerun = subprocess.run(command, capture_output=True, text=True)
+    argv = ["judge", folder, "--judge", tiny_llama, "--engine", "transformers", "--output", out, "--threshold", "0",
+            "--chunk-size", "50"]
+    assert 2 <= kill_after_chunks(argv, out, chunks=2) < 16 and not out.exists()
+    rerun = subprocess.run([sys.executable, "-m", "hala_release.cli", *map(str, argv)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     every = [r["translation"]["en"] for r in split_rows(out, "train") + split_rows(out, "rejected")]
     assert sorted(every) == sorted(r["translation"]["en"] for r in many) and len(set(every)) == len(many)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from hala_release.artifacts import build_artifact
-from stage_helpers import run_cli, split_rows
+from stage_helpers import kill_after_chunks, run_cli, split_rows
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.refs import folder_content_hash
 from hala_release.sample_data import SAMPLES, export_sample, read_sample
@@ -115,23 +114,15 @@ def test_kill_and_resume_is_exactly_once(tmp_path):
     rows = _many_rows(60_000)
     source = _jsonl_dataset(tmp_path / "src", rows)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "hala_release.cli", "translate", str(source), "--engine", "dry-run",
-               "--output", str(out), "--schema", "fields", "--fields", "question,response", "--chunk-size", "1000"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    work = work_dir_for(out)
-    deadline = time.time() + 120
-    while len(list(work.glob("chunk-*.parquet"))) < 3 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done_before = len(list(work.glob("chunk-*.parquet")))
-    assert 3 <= done_before < 60 and not out.exists()
-    rerun = subprocess.run(command, capture_output=True, text=True)
+    argv = ["translate", source, "--engine", "dry-run", "--output", out, "--schema", "fields", "--fields",
+            "question,response", "--chunk-size", "1000"]
+    assert 3 <= kill_after_chunks(argv, out, chunks=3, timeout=120) < 60 and not out.exists()
+    rerun = subprocess.run([sys.executable, "-m", "hala_release.cli", *map(str, argv)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     ids = [row["id"] for row in split_rows(out, "train")]
     assert ids == [row["id"] for row in rows]  # every row exactly once, in input order
     assert read_provenance(out).stats["rows"] == len(rows)
-    assert not work.exists()
+    assert not work_dir_for(out).exists()
 
 
 def test_shards_then_gather(tmp_path, capsys):
