@@ -158,6 +158,8 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
 
     if config.engine not in ("vllm", "transformers"):
         raise UsageError(f"the judge reads token probabilities: --engine vllm or transformers, not {config.engine!r}")
+    if not 0.0 <= config.threshold <= 1.0:
+        raise UsageError(f"--threshold is a probability: give a value from 0 to 1, not {config.threshold}")
     if len(config.verdicts) != 2:
         raise UsageError("--verdicts takes exactly two words, the accepting one first (e.g. ACCEPT,REJECT)")
     if not 0 <= config.shard_index < config.num_shards:

@@ -152,6 +152,8 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
         if set(direction.split("-")) != {config.source_lang, config.target_lang} or direction.count("-") != 1:
             raise UsageError(f"direction {direction!r} must be {config.source_lang}-{config.target_lang} or "
                              f"{config.target_lang}-{config.source_lang}")
+    if config.eval_size < 0:
+        raise UsageError(f"--eval-size counts held-out examples: give 0 or more, not {config.eval_size}")
     if not config.translated and not config.parallel:
         raise UsageError("nothing to mix: pass --translated (translate outputs) and/or --parallel (pair corpora)")
     output = Path(config.output).expanduser().resolve()

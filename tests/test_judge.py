@@ -131,6 +131,7 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     (["--verdicts", "ACCEPT,ACCEPTED"], 1, "start with the same token"),
     (["--verdicts", "YES"], 1, "exactly two words"),
     (["--engine", "openai"], 2, "reads token probabilities"),
+    (["--threshold", "1.5"], 2, "--threshold is a probability"),
 ])
 def test_judge_errors(argv, code, fragment, tiny_llama, tmp_path, capsys):
     source = export_sample("opus100-ar-en", tmp_path / "opus")

@@ -100,6 +100,7 @@ def test_card_field_by_field(inputs, tmp_path, capsys):
     (["--translated", "{pairs}"], 2, "no translated columns"),
     (["--parallel", "{pairs}", "--directions", "en-fr"], 2, "direction 'en-fr' must be"),
     (["--parallel", "{pairs}", "--eval-size", "100000"], 1, "leaves no training examples"),
+    (["--parallel", "{pairs}", "--eval-size", "-1"], 2, "give 0 or more"),
 ])
 def test_mix_errors(argv, code, fragment, inputs, tmp_path, capsys):
     orca, pairs = inputs

@@ -186,6 +186,8 @@ def test_card_and_provenance_of_a_translation(tmp_path, tiny_llama, capsys):
     (["--engine", "transformers"], 2, "needs --model"),
     (["--engine", "warp-drive"], 2, "unknown engine 'warp-drive'"),
     (["--engine", "dry-run", "--num-shards", "2", "--shard-index", "2"], 2, "--shard-index must be in 0..1"),
+    (["--engine", "dry-run", "--workers", "0"], 2, "--workers must be at least 1"),
+    (["--engine", "dry-run", "--chunk-size", "0"], 2, "--chunk-size, --batch-size and --workers must be at least 1"),
 ])
 def test_bad_input_gives_one_line_errors(argv, code, fragment, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)
