@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cards import read_card_metadata
 from .licenses import carry_forward
+from .model_io import input_license
 from .provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], sco
 
     source_name = source.hub_id or Path(config.source).name
     judge_name = judge.hub_id or Path(config.judge).name
-    carried = carry_forward({source_name: read_card_metadata(source.path).get("license")})
+    carried = carry_forward({source_name: input_license(source)})
     template = load_template(config.prompt_template, "{source},{target}")
     total = sum(counts.values())  # every pair is counted once: a filter, the judge, or kept
     rows = "\n".join(f"| {name} | {count:,} |" for name, count in counts.items())

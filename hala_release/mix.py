@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .artifacts import build_artifact
 from .chunked import load_split
 from .errors import HalaError, UsageError
+from .model_io import input_license
 
 # Several phrasings per direction, so the translator does not overfit one instruction string.
 PHRASINGS = (
@@ -168,7 +169,7 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
             inputs[f"{kind}_{number}"] = resolved
             dataset = load_split(resolved, config.split)
             sources.append((name, reader(dataset, config.source_lang, config.target_lang)))
-            licences[name] = _licence(resolved)
+            licences[name] = input_license(resolved)
     groups, counts = build_examples(sources, config)
     if not groups:
         raise HalaError("the inputs gave no pairs: check that they hold translated columns or a `translation` column")
@@ -187,9 +188,3 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
                            pairs=len(groups))
     return {"output": str(output), "train": len(train), "test": len(evaluation),
             "counts": {f"{s} {d}": n for (s, d), n in sorted(counts.items())}}
-
-
-def _licence(resolved) -> str | None:
-    from .cards import read_card_metadata
-
-    return read_card_metadata(resolved.path).get("license")

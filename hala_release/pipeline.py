@@ -16,7 +16,6 @@ train keeps checkpoints).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -215,11 +214,9 @@ def _recipe_file(recipe_path: Path, text: str) -> Path | None:
 
 
 def _content_hash(path: Path) -> str:
-    from .refs import folder_content_hash
+    from .refs import file_sha256, folder_content_hash
 
-    if path.is_dir():
-        return folder_content_hash(path)
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return folder_content_hash(path) if path.is_dir() else "sha256:" + file_sha256(path)
 
 
 # ----------------------------------------------------------------------------------------------------------- run

@@ -19,7 +19,7 @@ from typing import Callable, TypeVar
 from .cards import CARD_FILE, check_card_text, render_card
 from .errors import HalaError
 from .provenance import read_provenance
-from .refs import hub_errors, iter_content_files
+from .refs import file_sha256, hub_errors, iter_content_files
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,13 +157,7 @@ def _same_content(content: bytes | Path, remote) -> bool:
 
 
 def _sha256(content: bytes | Path) -> str:
-    if isinstance(content, bytes):
-        return hashlib.sha256(content).hexdigest()
-    digest = hashlib.sha256()
-    with open(content, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else file_sha256(content)
 
 
 def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, message, retry) -> tuple[str, str]:

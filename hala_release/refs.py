@@ -113,7 +113,7 @@ def folder_content_hash(folder: Path) -> str:
     for file in sorted(iter_content_files(folder)):
         rel = file.relative_to(folder).as_posix()
         digest.update(rel.encode() + b"\0")
-        digest.update(_file_sha256(file).encode() + b"\n")
+        digest.update(file_sha256(file).encode() + b"\n")
     return "sha256:" + digest.hexdigest()
 
 
@@ -126,7 +126,8 @@ def iter_content_files(folder: Path):
                 yield Path(root) / name
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (model weights do not fit in memory twice)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

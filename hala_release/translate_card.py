@@ -6,8 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cards import read_card_metadata
 from .licenses import carry_forward
+from .model_io import input_license
 from .provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 def translation_card(config: "TranslateConfig", source, model, stats: Counter, failures: Counter) -> CardFacts:
     from .prompts import language_name, load_template
 
-    source_meta = read_card_metadata(source.path)
     source_name = source.hub_id or Path(config.source).name
-    carried = carry_forward({source_name: source_meta.get("license")})
+    carried = carry_forward({source_name: input_license(source)})
     model_name = "none (dry-run)" if model is None else (model["ref"] if isinstance(model, dict) else model.ref.text)
     model_pin = None if model is None else (model["pin"] if isinstance(model, dict) else model.pin)
     src, tgt = language_name(config.source_lang), language_name(config.target_lang)
