@@ -27,6 +27,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _set_number(number, value: str, attempts: int = 10) -> None:
+    """Type into a slider's number box until the value sticks.
+
+    The accordion mounts its sliders when first opened; on a busy machine a value typed before the component has
+    finished mounting is overwritten by the default (seen in CI: 512 instead of 40), so type again until it holds.
+    """
+    from playwright.sync_api import expect
+
+    for _ in range(attempts - 1):
+        number.fill(value)
+        number.press("Tab")
+        try:
+            expect(number).to_have_value(value, timeout=2_000)
+            return
+        except AssertionError:
+            continue
+    number.fill(value)
+    number.press("Tab")
+    expect(number).to_have_value(value)
+
+
 def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -45,10 +66,7 @@ def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
             # Sampling settings live in the accordion: a short, greedy reply keeps the run quick and repeatable.
             page.get_by_text("System prompt and sampling").click()
             for slider, value in (("#hala-max-new-tokens", "40"), ("#hala-temperature", "0")):
-                number = page.locator(f"{slider} input[type=number]")
-                number.fill(value)
-                number.press("Tab")
-                expect(number).to_have_value(value)
+                _set_number(page.locator(f"{slider} input[type=number]"), value)
 
             # Chat: the user's Arabic message shows, right to left, and a reply streams in below it.
             chat_input = page.locator("#hala-chat-input textarea")
