@@ -119,11 +119,14 @@ def shorten_record(value: Any) -> Any:
 
 @contextmanager
 def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], card: CardFacts,
-                   inputs: dict[str, "ResolvedRef | dict"] | None = None, overwrite: bool = False) -> Iterator[ArtifactDraft]:
+                   inputs: dict[str, "ResolvedRef | dict"] | None = None, overwrite: bool = False,
+                   started: float | None = None) -> Iterator[ArtifactDraft]:
     """Build an artifact in a temp folder and move it to `output` only when complete.
 
     On success the folder holds the stage's files, `hala_provenance.json` and a validated `README.md` card.
-    On failure the temp folder is removed and any existing `output` is left untouched.
+    On failure the temp folder is removed and any existing `output` is left untouched. The provenance's `total`
+    timing runs from `started` (a `time.perf_counter()` value) when the stage did its work before opening the
+    artifact (translate, judge, train), else from here.
     """
     from .cards import write_card  # cards import provenance models; keep module import order simple
 
@@ -134,7 +137,7 @@ def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], ca
     temp = output.parent / f".hala-tmp-{output.name}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     draft = ArtifactDraft(temp, stage, config, inputs or {}, card)
-    start = time.perf_counter()
+    start = time.perf_counter() if started is None else started
     try:
         yield draft
         draft.provenance(time.perf_counter() - start).write(temp)

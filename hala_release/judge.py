@@ -156,6 +156,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
     """Filter, score what this process is responsible for, and build the artifact when every chunk exists."""
     from .refs import resolve
 
+    started = time.perf_counter()
     if config.engine not in ("vllm", "transformers"):
         raise UsageError(f"the judge reads token probabilities: --engine vllm or transformers, not {config.engine!r}")
     if not 0.0 <= config.threshold <= 1.0:
@@ -186,11 +187,12 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
                "filter_seconds": round(filter_seconds, 2)}
     if done < plan["chunks"] or config.num_shards > 1:
         return {**summary, "status": "partial" if done < plan["chunks"] else "shards-complete"}
-    return {**summary, **assemble(config, plan, source_ref, judge_ref, count_reasons(reasons), output),
+    return {**summary, **assemble(config, plan, source_ref, judge_ref, count_reasons(reasons), output, started),
             "status": "complete"}
 
 
-def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, output: Path) -> dict[str, Any]:
+def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, output: Path,
+             started: float | None = None) -> dict[str, Any]:
     """Kept pairs to `train`, the rest to `rejected` with reason and score; histogram and card."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -214,7 +216,8 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, ou
     counts = {**{name: filter_counts.get(name, 0) for name in FILTERS}, "judge": below, "kept": kept_total}
     card = judge_card(config, source_ref, judge_ref, counts, scores)
     with build_artifact(output, stage="judge", config=config.model_dump(), card=card,
-                        inputs={"source": source_ref, "judge": judge_ref}, overwrite=config.overwrite) as draft:
+                        inputs={"source": source_ref, "judge": judge_ref}, overwrite=config.overwrite,
+                        started=started) as draft:
         writers = SplitWriters(draft.path / "data", splits)
         for table in chunk_tables(plan):
             keep = pc.fill_null(pc.greater_equal(table.column(SCORE_COLUMN), config.threshold), False)

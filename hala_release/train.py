@@ -265,6 +265,7 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
     """Run a training recipe to completion (resuming if a checkpoint exists) and write the model artifact."""
     from accelerate import PartialState
 
+    started = time.perf_counter()
     spec = load_recipe(recipe, overrides)
     args = spec.args
     output = Path(spec.sft.output_dir).expanduser().resolve()
@@ -318,7 +319,8 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
         datasets=all_hub_ids(dataset_r), library_name="transformers", pipeline_tag="text-generation",
     )
     with build_artifact(output, stage="train", config=stage_config, card=card,
-                        inputs={"model": model_r, "dataset": dataset_r}, overwrite=args.overwrite) as draft:
+                        inputs={"model": model_r, "dataset": dataset_r}, overwrite=args.overwrite,
+                        started=started) as draft:
         for item in final_dir.iterdir():
             if item.is_file() and item.name != "README.md":  # TRL's card is not the one we publish
                 shutil.copy2(item, draft.path / item.name)

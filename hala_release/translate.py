@@ -99,6 +99,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     from .refs import resolve
     from .schemas import choose_schema
 
+    start = time.perf_counter()
     config.validate_choices()
     output = Path(config.output).expanduser().resolve()
     if output.exists() and not config.overwrite:
@@ -109,7 +110,6 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     choose_schema(config.dataset_schema, dataset.column_names, config.fields)  # fail before any work folder exists
     plan = _plan(config, source, model, len(dataset), output)
     todo = shard_todo(plan, config.num_shards, config.shard_index)
-    start = time.perf_counter()
     if todo:
         if config.executor == "ray":
             from .ray_executor import run_chunks_on_ray
@@ -126,7 +126,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     if config.num_shards > 1:
         summary["status"] = "shards-complete"  # gathering is a separate, single step
         return summary
-    summary.update(assemble(config, plan, source, model, output))
+    summary.update(assemble(config, plan, source, model, output, started=start))
     summary["status"] = "complete"
     return summary
 
@@ -204,7 +204,8 @@ class ChunkRunner:
         self.engine.close()
 
 
-def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path) -> dict[str, Any]:
+def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path,
+             started: float | None = None) -> dict[str, Any]:
     """Stream every chunk into the artifact's splits, in order, then remove the work folder."""
     from .translate_card import translation_card
 
@@ -216,7 +217,7 @@ def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, outpu
         inputs["model"] = model
     card = translation_card(config, source, model, stats, failures)
     with build_artifact(output, stage="translate", config=config.result_config(), card=card, inputs=inputs,
-                        overwrite=config.overwrite) as draft:
+                        overwrite=config.overwrite, started=started) as draft:
         with draft.timed("assemble"):
             writers = SplitWriters(draft.path / "data", splits)
             for table in chunk_tables(plan):

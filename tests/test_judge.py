@@ -124,6 +124,7 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     assert "| near_duplicate | 1 |" in text and "| kept | 70 |" in text
     prov = read_provenance(out)
     assert prov.inputs["judge"]["pin"] in text and prov.inputs["source"]["pin"] in text
+    assert prov.timings["total"] >= prov.timings["judge_chunks"] > 0  # the whole run, not only the write
     assert "Answer with exactly one word: ACCEPT or REJECT." in text
 
 

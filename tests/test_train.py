@@ -73,6 +73,7 @@ def test_five_step_sft_from_hub_refs_card_field_by_field(tiny_lfm2, sharegpt_nc,
     assert "it comes from hf://datasets/hala-test/t-chat-nc" in card.text  # the dataset imposed the NC licence
 
     prov = read_provenance(out)
+    assert prov.timings["total"] >= prov.timings["train"] > 0  # the whole run, not only copying the weights
     stats = prov.stats
     assert stats["global_step"] == 5 and stats["logged_loss_steps"] == 5 and stats["train_rows"] == 24
     assert stats["eval_rows"] == 8 and 0 < stats["final_eval_loss"] < 20

@@ -206,7 +206,10 @@ def test_vllm_engine_on_cpu(tiny_lfm2, tmp_path, capsys):
     rows = {row["id"]: row["text_ar"] for row in split_rows(out, "train")}
     assert "```python\ndef search(xs, x):\n    return xs.index(x)\n```" in rows["a"]
     assert "$$A = \\pi r^2$$" in rows["b"]
-    assert read_provenance(out).stats["generated_tokens"] > 0
+    prov = read_provenance(out)
+    assert prov.stats["generated_tokens"] > 0
+    # `total` covers the whole run (engine start and chunks included), not only writing the artifact
+    assert prov.timings["total"] >= prov.timings["translate_chunks"] + prov.timings["assemble"]
 
 
 def _free_port() -> int:
