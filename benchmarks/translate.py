@@ -1,6 +1,7 @@
 """Translate-stage benchmark: prints figures, asserts nothing. Run with the project's environment:
 
     .venv/bin/python benchmarks/translate.py [--rows 200000] [--engine-rows 48] [--model PATH] [--skip-vllm]
+        [--hidden-size N --layers N] [--workers 1,2]
 
 (a) our transformers engine (batched, length-sorted, dedup on/off) vs a naive per-row `model.generate` loop;
 (b) our vLLM engine vs our transformers engine;
@@ -90,8 +91,9 @@ def naive_loop(model_path: Path, rows: list[dict], max_tokens: int) -> dict:
 
     from hala_release.prompts import load_template
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the same device our engine picks
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype="auto").to(device).eval()
     template = load_template("hala-teacher")
     began = time.perf_counter()
     texts = 0
@@ -101,7 +103,7 @@ def naive_loop(model_path: Path, rows: list[dict], max_tokens: int) -> dict:
                 continue
             messages = template.messages(row[field], "en", "ar")
             inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                   return_dict=True)
+                                                   return_dict=True).to(device)
             with torch.inference_mode():
                 model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
                                pad_token_id=tokenizer.pad_token_id)
@@ -140,6 +142,9 @@ def main() -> None:
     parser.add_argument("--engine-rows", type=int, default=48, help="rows for the engine comparisons (a), (b)")
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--model", type=Path, help="model folder (default: a tiny LFM2 built on the spot)")
+    parser.add_argument("--hidden-size", type=int, help="size of the tiny LFM2 built on the spot (default: tiny's)")
+    parser.add_argument("--layers", type=int, help="layers of the tiny LFM2 built on the spot (default: tiny's)")
+    parser.add_argument("--workers", default="1,2", help="worker counts for the overhead run (c), comma-separated")
     parser.add_argument("--skip-engines", action="store_true", help="only run (c)")
     parser.add_argument("--skip-vllm", action="store_true", help="skip (b)")
     args = parser.parse_args()
@@ -151,7 +156,11 @@ def main() -> None:
         if not args.skip_engines:
             from hala_release.tiny import build_tiny_model
 
-            model = args.model or build_tiny_model(work / "tiny-lfm2", arch="lfm2")
+            size = {key: value for key, value in (("hidden_size", args.hidden_size), ("layers", args.layers))
+                    if value}
+            if args.hidden_size:
+                size["heads"] = max(1, args.hidden_size // 64)
+            model = args.model or build_tiny_model(work / "tiny-lfm2", arch="lfm2", **size)
             rows = engine_rows(args.engine_rows)
             figures["naive_loop"] = naive_loop(model, rows, args.max_tokens)
             figures["transformers_no_dedup"] = ours("transformers", model, rows, work, args.max_tokens, False, "tf-nodedup")
@@ -168,7 +177,8 @@ def main() -> None:
                 figures["b_vllm_over_transformers_without_startup"] = round(
                     (figures["transformers_no_dedup"]["seconds"] - startup["transformers"])
                     / (figures["vllm_no_dedup"]["seconds"] - startup["vllm"]), 2)
-        figures["c_dry_run_overhead"] = [overhead(args.rows, work, workers) for workers in (1, 2)]
+        figures["c_dry_run_overhead"] = [overhead(args.rows, work, int(workers))
+                                         for workers in args.workers.split(",")]
         print(json.dumps(figures, indent=2))
 
 
