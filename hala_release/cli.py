@@ -499,6 +499,33 @@ def mix(
     _written(summary, push_to_hub)
 
 
+@app.command("chat-mix", epilog=_example(
+    "hala-release chat-mix --translated ./runs/openorca-ar --translated ./runs/tulu3-ar --output ./runs/chat-sft-data")
+)
+def chat_mix(
+    translated: list[str] = typer.Option([], help="Translated instruction dataset ref (output of translate); "
+                                                  "repeatable."),
+    output: Path = typer.Option(..., help="Folder to write the chat SFT dataset artifact to."),
+    target_lang: str = typer.Option("ar", help="Language of the translated columns to read (<column>_<lang>)."),
+    include_source: bool = typer.Option(False, help="Also keep each row's original conversation (bilingual set)."),
+    source_lang: str = typer.Option("en", help="Language code recorded for the originals (with --include-source)."),
+    eval_size: int = typer.Option(200, help="Held-out examples."),
+    seed: int = typer.Option(0, help="Seed for the shuffle and the split."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
+) -> None:
+    """Build one target-language chat SFT set (`messages`) from translated instruction datasets of any layout."""
+    from .chat_mix import ChatMixConfig, run_chat_mix
+
+    config = ChatMixConfig(translated=translated, output=str(output), target_lang=target_lang,
+                           include_source=include_source, source_lang=source_lang, eval_size=eval_size, seed=seed,
+                           overwrite=overwrite, push_to_hub=push_to_hub)
+    summary = run_chat_mix(config)
+    typer.echo(f"train {summary['train']:,}, test {summary['test']:,} | " +
+               ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items()))
+    _written(summary, push_to_hub)
+
+
 pipeline_app = typer.Typer(help="Run a whole recipe of stages (YAML), incrementally.", no_args_is_help=True,
                             rich_markup_mode=None, pretty_exceptions_enable=False)
 app.add_typer(pipeline_app, name="pipeline", epilog=_example("hala-release pipeline run recipes/tiny.yaml"))

@@ -81,7 +81,7 @@ def _function_kind(name: str, artifact: str, about: str, loader: Callable[[], Ca
 
 def _config_kind(name: str, about: str, loader: Callable[[], tuple[type[BaseModel], Callable]],
                  refs: dict[str, str], summarize: Callable[[dict], dict], **extra) -> StageKind:
-    """Stages driven by a pydantic config (translate, judge, mix): `with:` is that config minus the output."""
+    """Stages driven by a pydantic config (translate, judge, mix, chat-mix): `with:` is that config minus the output."""
 
     def check(values):
         config_cls, _ = loader()
@@ -141,6 +141,12 @@ def _judge_summary(summary):
 
 def _mix_summary(summary):
     return {"note": f"train {summary['train']:,}, test {summary['test']:,}"}
+
+
+def _chat_mix_loader():
+    from .chat_mix import ChatMixConfig, run_chat_mix
+
+    return ChatMixConfig, run_chat_mix
 
 
 def _translate_loader():
@@ -319,6 +325,8 @@ KINDS: dict[str, StageKind] = {kind.name: kind for kind in [
                  resumes=True),
     _config_kind("mix", "bilingual translator SFT set", _mix_loader, {"translated": "dataset", "parallel": "dataset"},
                  _mix_summary),
+    _config_kind("chat-mix", "target-language chat SFT set from translated instruction data", _chat_mix_loader,
+                 {"translated": "dataset"}, _mix_summary),
     StageKind("train", "model", "TRL SFT from a training recipe", {"model_name_or_path": "model",
                                                                    "dataset_name": "dataset"},
               _check_train, _run_train, files={"recipe": True}, resumes=True),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .artifacts import build_artifact, config_hash
+from .chat_format import TurnError, to_messages, turn_layout
 from .errors import HalaError, UsageError
 from .model_io import (all_hub_ids, carried_license, describe_quantization, display_name, input_languages,
                        license_fields, quantization_of, read_config, remove_pickles, require_safetensors)
@@ -39,9 +40,6 @@ log = logging.getLogger(__name__)
 
 RECIPE_FILE = "train_recipe.yaml"
 WORK_STATE_FILE = "hala_train_state.json"
-# ShareGPT-style turns ({"from": "human"/"gpt", "value": ...}, as in HALA's Hala-4.6M-SFT) -> chat messages.
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "tool": "tool"}
 # SFTConfig fields shown in the card's hyperparameter table, in this order.
 CARD_HYPERPARAMETERS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "num_train_epochs",
                         "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length",
@@ -229,25 +227,21 @@ def load_chat_split(source: "ResolvedRef", split: str, column: str, limit: int |
     if not isinstance(turns, list) or not turns or not isinstance(turns[0], dict):
         raise HalaError(f"column {column!r} of dataset {ref_text} does not hold chat turns (a list of "
                         f"{{role, content}} messages): set messages_column to the right column")
-    keys = set(turns[0])
-    if {"role", "content"} <= keys:
+    layout = turn_layout(turns[0])
+    if layout == "messages":
         return dataset.rename_column(column, "messages") if column != "messages" else dataset
-    if {"from", "value"} <= keys:
-        return dataset.map(lambda row: {"messages": _from_sharegpt(row[column], ref_text)},
-                           remove_columns=[column], desc="ShareGPT turns -> messages")
-    raise HalaError(f"column {column!r} of dataset {ref_text} holds turns with keys {sorted(keys)}: expected "
-                    f"role/content (chat messages) or from/value (ShareGPT)")
+    if layout is None:
+        raise HalaError(f"column {column!r} of dataset {ref_text} holds turns with keys {sorted(turns[0])}: "
+                        f"expected role/content (chat messages) or from/value (ShareGPT)")
+    return dataset.map(lambda row: {"messages": _sharegpt_messages(row[column], ref_text)},
+                       remove_columns=[column], desc="ShareGPT turns -> messages")
 
 
-def _from_sharegpt(turns: list[dict], ref_text: str) -> list[dict]:
-    messages = []
-    for turn in turns:
-        role = SHAREGPT_ROLES.get(str(turn.get("from")).lower())
-        if role is None:
-            raise HalaError(f"dataset {ref_text} has a turn from {turn.get('from')!r}: expected one of "
-                            f"{', '.join(SHAREGPT_ROLES)}")
-        messages.append({"role": role, "content": turn.get("value") or ""})
-    return messages
+def _sharegpt_messages(turns: list[dict], ref_text: str) -> list[dict]:
+    try:
+        return to_messages(turns)
+    except TurnError as err:
+        raise HalaError(f"dataset {ref_text} has {err}") from None
 
 
 @dataclass

@@ -353,7 +353,8 @@ def test_tiny_recipe_pushed_to_the_hub_links_cards_and_lineage_matches(tiny_run,
                                                                 "hala-test/hala-tiny-opus-judged"]
     assert card("translator")["base_model"] == "hala-test/hala-tiny-base"
     assert card("translator")["datasets"] == ["hala-test/hala-tiny-translator-mix"]
-    assert card("chat-sft")["datasets"] == ["hala-test/hala-tiny-tulu3-ar"]
+    assert card("chat-sft")["datasets"] == ["hala-test/hala-tiny-chat-data"]
+    assert card("chat-data")["source_datasets"] == ["hala-test/hala-tiny-openorca-ar", "hala-test/hala-tiny-tulu3-ar"]
     assert card("chat")["base_model"] == ["hala-test/hala-tiny-base", "hala-test/hala-tiny-chat-sft"]
     assert card("chat")["base_model_relation"] == "merge"
     demo = json.loads((out / "demo" / "models.json").read_text())
