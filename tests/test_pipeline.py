@@ -112,7 +112,9 @@ def test_hala_recipe_dry_run_explains_without_downloading(monkeypatch, tmp_path,
                    "QCRI/Fanar-1-9B-Instruct", "NousResearch/Hermes-3-Dataset", "allenai/tulu-3-sft-mixture"]:
         assert f"{hub_id} (Hub)" in out
     assert "my-org/Hala-1.2B@v1" in out and "405,000 rows x" in out
-    assert "dataset_name: hf://datasets/hammh0a/Hala-4.6M-SFT (Hub) (from the training recipe)" in out
+    # the instruct models train on the set the recipe rebuilds, not on the published one their recipes default to
+    assert "dataset_name: <- stage hala-sft-data" in out and "Hala-4.6M-SFT" not in out
+    assert "my-org/Hala-SFT@v1" in out
     expected = sum(s.values["limit"] * s.spec.estimate.tokens_per_row for s in plan.stages
                    if s.kind.name == "translate" and s.spec.estimate and "limit" in s.values)
     unknown = [s.name for s in plan.stages if s.kind.name == "translate" and "limit" not in s.values]
