@@ -24,6 +24,7 @@ from .errors import HalaError, UsageError
 from .model_io import input_license
 from .provenance import CardFacts, CardSection
 from .schemas import SCHEMAS, choose_schema
+from .translate import OK_COLUMN  # False where a row failed translate's quality checks
 
 # Text-column layouts: which column plays which role, in conversation order. Consecutive parts with the same role
 # (Alpaca's instruction and input) become one turn.
@@ -36,7 +37,6 @@ ROLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Turn layouts: the column holding the conversation.
 TURN_COLUMNS = {"sharegpt": "conversations", "messages": "messages", "alpaca": "items"}
-OK_COLUMN = "translation_ok"  # written by translate: False when a row failed its quality checks
 
 
 class ChatMixConfig(BaseModel):
