@@ -170,16 +170,15 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
         raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {len(examples)}: lower it")
     card = chat_mix_card(config, list(languages), inputs, layouts, counts, carry_forward(licences), len(train),
                          len(evaluation))
+    counted = {f"{source} {what}": n for (source, what), n in sorted(counts.items())}
     with build_artifact(output, stage="chat-mix", config=config.model_dump(), card=card, inputs=inputs,
                         overwrite=config.overwrite) as draft:
         splits = {"train": Dataset.from_list(train)}
         if evaluation:
             splits["test"] = Dataset.from_list(evaluation)
         draft.write_splits(splits)
-        draft.stats.update(examples=len(examples), train=len(train), test=len(evaluation),
-                           counts={f"{s} {what}": n for (s, what), n in sorted(counts.items())})
-    return {"output": str(output), "train": len(train), "test": len(evaluation),
-            "counts": {f"{s} {what}": n for (s, what), n in sorted(counts.items())}}
+        draft.stats.update(examples=len(examples), train=len(train), test=len(evaluation), counts=counted)
+    return {"output": str(output), "train": len(train), "test": len(evaluation), "counts": counted}
 
 
 def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, layouts: dict[str, str], counts: Counter,
