@@ -7,6 +7,11 @@ local mirror), so scores compare with the leaderboard's. The translation tasks u
 (as its FLORES-200 tasks do) scored with sacreBLEU's BLEU and chrF++ (see `SacreBleuCorpusMetric` for two
 fixes to how lighteval 0.13 calls sacreBLEU).
 
+Which subsets each benchmark runs is the leaderboard's own list, `OALL_v2_tasks.txt` beside this file (a verbatim copy
+of lighteval 0.13.0's `examples/tasks/OALL_v2_tasks.txt`, which its wheel does not ship). It differs from lighteval's
+task groups: `arabic.ALGHAFA_TASKS` has nine AlGhafa subsets, the leaderboard eight (no `mcq_exams_test_ar`, a
+repeat of EXAMS), and ArabicMMLU's `All` config is not in it.
+
 As a lighteval custom-tasks file (`--custom-tasks`), `TASKS_TABLE` reads every benchmark from its Hub id.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 from lighteval.metrics.metrics import Metrics
@@ -125,18 +131,46 @@ class Benchmark:
         return configs
 
 
+OALL_V2_FILE = Path(__file__).with_name("OALL_v2_tasks.txt")
+
+
+def read_task_list(path: Path) -> list[str]:
+    """Task names of a lighteval task list (`community|alghafa:meta_ar_msa|0` -> `alghafa:meta_ar_msa`), in order."""
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            parts = line.split("|")
+            names.append(parts[1] if len(parts) >= 3 else parts[0])
+    return names
+
+
+OALL_V2_TASKS = read_task_list(OALL_V2_FILE)
+
+
+def oall_v2_configs(key: str) -> tuple[LightevalTaskConfig, ...]:
+    """lighteval's own configs of the leaderboard's tasks of one benchmark (`key` or `key:<subset>`), in list order."""
+    available = {config.name: config for config in arabic.TASKS_TABLE}
+    names = [name for name in OALL_V2_TASKS if name.split(":")[0] == key]
+    missing = [name for name in names if name not in available]
+    if missing or not names:
+        from importlib.metadata import version
+
+        raise RuntimeError(f"lighteval {version('lighteval')} has no Arabic task {(missing or [key])[0]!r} of the "
+                           f"leaderboard's list {OALL_V2_FILE.name}: install lighteval==0.13.0, or update that list")
+    return tuple(available[name] for name in names)
+
+
 ACC_NORM = ("acc_norm",)
 BENCHMARKS: dict[str, Benchmark] = {b.key: b for b in [
-    Benchmark("alghafa", "AlGhafa", "OALL/AlGhafa-Arabic-LLM-Benchmark-Native", tuple(arabic.ALGHAFA_TASKS), ACC_NORM),
-    # "All" repeats the 40 subjects in one config; the leaderboard scores the subjects.
-    Benchmark("arabic_mmlu", "ArabicMMLU", "MBZUAI/ArabicMMLU",
-              tuple(c for c in arabic.ARABIC_MMLU_TASKS if c.hf_subset != "All"), ACC_NORM),
-    Benchmark("arabic_exams", "EXAMS", "OALL/Arabic_EXAMS", (arabic.arabic_exams_task,), ACC_NORM),
-    Benchmark("madinah_qa", "MadinahQA", "MBZUAI/MadinahQA", tuple(arabic.MADINAH_QA_TASKS), ACC_NORM),
-    Benchmark("aratrust", "AraTrust", "asas-ai/AraTrust-categorized", tuple(arabic.ARATRUST_TASKS), ACC_NORM),
-    Benchmark("arabic_mmlu_ht", "ArbMMLU-HT", "MBZUAI/human_translated_arabic_mmlu",
-              tuple(arabic.ARABIC_MMLU_HT_TASKS), ACC_NORM),
-    Benchmark("alrage_qa", "ALRAGE", "OALL/ALRAGE", (arabic.alrage_qa_task,), ("llm_as_judge",),
+    Benchmark("alghafa", "AlGhafa", "OALL/AlGhafa-Arabic-LLM-Benchmark-Native", oall_v2_configs("alghafa"), ACC_NORM),
+    Benchmark("arabic_mmlu", "ArabicMMLU", "MBZUAI/ArabicMMLU", oall_v2_configs("arabic_mmlu"), ACC_NORM),
+    Benchmark("arabic_exams", "EXAMS", "OALL/Arabic_EXAMS", oall_v2_configs("arabic_exams"), ACC_NORM),
+    Benchmark("madinah_qa", "MadinahQA", "MBZUAI/MadinahQA", oall_v2_configs("madinah_qa"), ACC_NORM),
+    Benchmark("aratrust", "AraTrust", "asas-ai/AraTrust-categorized", oall_v2_configs("aratrust"), ACC_NORM),
+    Benchmark("arabic_mmlu_ht", "ArbMMLU-HT", "MBZUAI/human_translated_arabic_mmlu", oall_v2_configs("arabic_mmlu_ht"),
+              ACC_NORM),
+    Benchmark("alrage_qa", "ALRAGE", "OALL/ALRAGE", oall_v2_configs("alrage_qa"), ("llm_as_judge",),
               needs="an LLM judge (Qwen/Qwen2.5-72B-Instruct on vLLM, GPU) as lighteval's task defines it"),
     Benchmark("mmlu_translation_en_ar", "MMLU EN→AR", TRANSLATION_DATASET, (translation_config("en", "ar"),),
               ("bleu", "chrf++"), hub=False),
@@ -147,7 +181,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.key: b for b in [
 HALA_SIX = ["alghafa", "arabic_mmlu", "arabic_exams", "madinah_qa", "aratrust", "arabic_mmlu_ht"]
 SUITES: dict[str, list[str]] = {
     "hala": HALA_SIX,  # the paper's table (OALL v2 without ALRAGE)
-    "oall-v2": [*HALA_SIX, "alrage_qa"],  # the leaderboard's list
+    "oall-v2": [*HALA_SIX, "alrage_qa"],  # the leaderboard's list, OALL_v2_tasks.txt
     "translation": ["mmlu_translation_en_ar", "mmlu_translation_ar_en"],
 }
 

@@ -32,6 +32,10 @@ SAMPLE_RECORDS = 3
 # code itself does not need to know it runs inside a pipeline).
 PIPELINE_STEP: ContextVar[dict[str, Any] | None] = ContextVar("hala_pipeline_step", default=None)
 SAMPLE_TEXT_CHARS = 400
+# Which Hub commit a local folder's content is (pulled from it, or pushed as it). Under `.cache/`, which content
+# pins and pushes skip (as huggingface_hub's own `.cache/huggingface/` in a --local-dir download), so writing it
+# changes neither the folder's pin nor what a push uploads.
+ORIGIN_FILE = Path(".cache") / "hala-release" / "origin.json"
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -98,12 +102,57 @@ class ArtifactDraft:
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             config=self.config,
             config_hash=config_hash(self.config),
-            inputs={role: item if isinstance(item, dict) else item.provenance() for role, item in self.inputs.items()},
+            inputs={role: _input_record(item) for role, item in self.inputs.items()},
             stats=self.stats,
             timings={**self.timings, "total": round(total_seconds, 3)},
             card=self.card,
             pipeline=PIPELINE_STEP.get(),
         )
+
+
+def _input_record(item: "ResolvedRef | dict") -> dict:
+    """An input's provenance record; a local folder that is a Hub commit says which (`lineage` and cards show it)."""
+    if isinstance(item, dict):
+        return item
+    record = item.provenance()
+    origin = hub_origin(item)
+    if origin:
+        record["hub_origin"] = origin
+    return record
+
+
+def record_origin(folder: Path | str, repo_id: str, repo_type: str, revision: str, how: str) -> Path:
+    """Note that a local folder holds the content of a Hub commit (`how`: pulled or pushed).
+
+    The record carries the folder's content pin at this moment, so it stops counting as soon as the content
+    changes. Pushed folders differ from their commit only in README.md, which push renders again with the repo id.
+    """
+    from .refs import folder_content_hash
+
+    folder = Path(folder)
+    record = {"repo_id": repo_id, "repo_type": repo_type, "revision": revision, "how": how,
+              "content_pin": folder_content_hash(folder),
+              "recorded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    path = folder / ORIGIN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def hub_origin(resolved: "ResolvedRef") -> dict[str, str] | None:
+    """The Hub repo and commit a local input's content is, when recorded and unchanged since; else None."""
+    if not resolved.ref.is_local:
+        return None
+    path = resolved.path / ORIGIN_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("content_pin") != resolved.pin:
+        return None  # changed since it was pulled or pushed: it is a new local artifact now
+    if record.get("repo_type") != resolved.ref.repo_type or not record.get("repo_id") or not record.get("revision"):
+        return None
+    return {"repo_id": str(record["repo_id"]), "revision": str(record["revision"]), "how": str(record.get("how"))}
 
 
 def shorten_record(value: Any) -> Any:
@@ -140,6 +189,8 @@ def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], ca
     start = time.perf_counter() if started is None else started
     try:
         yield draft
+        for name, source in draft.card.license_files.items():  # after the stage, which may have written its own
+            shutil.copyfile(source, temp / name)
         draft.provenance(time.perf_counter() - start).write(temp)
         write_card(temp)
         _swap_into_place(temp, output)

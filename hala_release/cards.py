@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import HalaError
-from .licenses import KNOWN_LICENSES
+from .licenses import KNOWN_LICENSES, LICENSE_NAME
 from .provenance import PROVENANCE_FILE, Provenance, read_provenance
 
 CARD_FILE = "README.md"
@@ -31,6 +31,7 @@ TASK_CATEGORIES = {"text-generation", "translation", "text-classification", "que
                    "token-classification", "zero-shot-classification", "feature-extraction", "table-question-answering"}
 PIPELINE_TAGS = TASK_CATEGORIES
 CREATORS = {"machine-generated", "expert-generated", "crowdsourced", "found", "no-annotation", "other"}
+MULTILINGUALITY = {"monolingual", "multilingual", "translation", "other"}
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -72,15 +73,16 @@ def card_metadata(prov: Provenance) -> dict[str, Any]:
             meta["source_datasets"] = list(facts.source_datasets)
         meta["task_categories"] = list(facts.task_categories or ["text-generation"])
         meta["size_categories"] = [size_category(sum(facts.splits.values()))]
-        meta["annotations_creators"] = ["machine-generated"]
-        meta["language_creators"] = ["machine-generated"]
-        meta["multilinguality"] = ["multilingual" if len(facts.language) > 1 else "monolingual"]
+        meta["annotations_creators"] = list(facts.annotations_creators or ["machine-generated"])
+        meta["language_creators"] = list(facts.language_creators or ["machine-generated"])
+        meta["multilinguality"] = list(facts.multilinguality
+                                       or ["multilingual" if len(facts.language) > 1 else "monolingual"])
         if facts.splits:
             meta["configs"] = [{
                 "config_name": "default",
                 "data_files": [{"split": name, "path": f"data/{name}-*"} for name in facts.splits],
             }]
-    meta["tags"] = sorted({"hala-release", *facts.tags})
+    meta["tags"] = sorted({"hala-release", *facts.tags, *facts.license_tags})
     return meta
 
 
@@ -107,6 +109,12 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
         problems.append(f"license {lic!r} is not a Hub licence id (use 'other' with license_name/license_link)")
     elif lic == "other" and not meta.get("license_name"):
         problems.append("license 'other' needs license_name (and ideally license_link)")
+    name = meta.get("license_name")
+    if name is not None and not (isinstance(name, str) and LICENSE_NAME.match(name)):
+        problems.append(f"license_name {name!r} must be an id: lowercase letters, digits, '-' and '.' only")
+    link = meta.get("license_link")
+    if isinstance(link, str) and folder is not None and "://" not in link and not (Path(folder) / link).is_file():
+        problems.append(f"license_link {link!r} names no file in {folder}: copy the licence text there")
     for code in _as_list(meta.get("language")):
         if not isinstance(code, str) or not _LANGUAGE_CODE.match(code):
             problems.append(f"language {code!r} is not an ISO 639-1/639-3 code such as 'ar' or 'en'")
@@ -121,9 +129,8 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
         if relation is not None and relation not in BASE_MODEL_RELATIONS:
             problems.append(f"base_model_relation {relation!r} must be one of {sorted(BASE_MODEL_RELATIONS)}")
         if relation is not None and not meta.get("base_model"):
+            # A merge lists every merged model that has a Hub id; one is enough when the other input is local.
             problems.append("base_model_relation is set but base_model is missing")
-        if relation == "merge" and len(_as_list(meta.get("base_model"))) < 2:
-            problems.append("a merge must list every merged model in base_model")
         if meta.get("pipeline_tag") and meta["pipeline_tag"] not in PIPELINE_TAGS:
             problems.append(f"pipeline_tag {meta['pipeline_tag']!r} is not a known Hub task")
         for dataset in _as_list(meta.get("datasets")):
@@ -142,6 +149,9 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
             for value in _as_list(meta.get(key)):
                 if value not in CREATORS:
                     problems.append(f"{key} {value!r} must be one of {sorted(CREATORS)}")
+        for value in _as_list(meta.get("multilinguality")):
+            if value not in MULTILINGUALITY:
+                problems.append(f"multilinguality {value!r} must be one of {sorted(MULTILINGUALITY)}")
         problems.extend(_check_configs(meta.get("configs"), folder))
     return problems
 

@@ -4,13 +4,16 @@ HALA trained its instruct models on the translations of several English instruct
 layout (Open-Orca columns, ShareGPT turns, chat messages, Alpaca fields...). This turns the translated columns of
 each (`<column>_<target>`, written by `translate`) into `{role, content}` conversations in the target language,
 drops rows whose translation failed its checks, deduplicates on the user turns, shuffles with the seed and holds
-out an eval split. Same inputs and seed: the same bytes.
+out an eval split. The split is by groups: conversations that share a user turn (as `text.normalise` sees it;
+the same question opening a longer conversation elsewhere is not a duplicate) and a row's original and its
+translation go whole to train or to test, so no question is both trained on and tested. Same inputs and seed:
+the same bytes.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,9 +24,12 @@ from .artifacts import build_artifact
 from .chat_format import TurnError, to_messages
 from .chunked import load_split
 from .errors import HalaError, UsageError
-from .model_io import input_license
+from .model_io import hub_parents, input_creators, input_license, license_fields
 from .provenance import CardFacts, CardSection
 from .schemas import SCHEMAS, choose_schema
+from .text import SameTextGroups, hash_key, hold_out, normalise
+
+log = logging.getLogger(__name__)
 from .translate import OK_COLUMN  # False where a row failed translate's quality checks
 
 # Text-column layouts: which column plays which role, in conversation order. Consecutive parts with the same role
@@ -54,10 +60,35 @@ class ChatMixConfig(BaseModel):
     push_to_hub: str | None = None
 
 
-def _key(example: dict[str, Any]) -> str:
-    """Deduplication key: the language and the user turns, normalised (the same question twice is one example)."""
-    users = "\n".join(m["content"] for m in example["messages"] if m["role"] == "user")
-    return example["language"] + "\0" + " ".join(unicodedata.normalize("NFKC", users).casefold().split())
+class Grouper:
+    """Deduplicates examples and gathers them into split groups: the examples of one row (its languages) and every
+    example sharing a normalised user turn with them."""
+
+    def __init__(self) -> None:
+        self.graph = SameTextGroups()
+        self.used: set[int] = set()
+        self.kept: list[tuple[int, dict[str, Any]]] = []
+        self._row: tuple[str, str, int] | None = None  # (source, source_id, node) of the last example seen
+
+    def add(self, example: dict[str, Any]) -> bool:
+        """Record the example's links (duplicates too: their row's other language shares their question); False
+        when it repeats a kept one."""
+        language = example["language"]
+        turns = [normalise(m["content"]) for m in example["messages"] if m["role"] == "user"]
+        node = self.graph.join([hash_key(language, turn) for turn in turns])
+        row = (example["source"], example["source_id"])
+        if self._row is not None and self._row[:2] == row:
+            node = self.graph.union(node, self._row[2])
+        self._row = (*row, node)
+        key = hash_key("dedup", language, *turns)  # the same user turns in the same language: the same question
+        if key in self.used:
+            return False
+        self.used.add(key)
+        self.kept.append((node, example))
+        return True
+
+    def groups(self) -> list[list[dict[str, Any]]]:
+        return self.graph.grouped(self.kept)
 
 
 def _joined(parts: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -140,9 +171,8 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
     if config.include_source:
         languages[config.source_lang] = ""
     inputs, licences, layouts = {}, {}, {}
-    examples: list[dict[str, Any]] = []
+    grouper = Grouper()
     counts: Counter = Counter()
-    seen: set[str] = set()
     for number, ref in enumerate(config.translated):
         resolved = resolve(ref, "dataset")
         name = resolved.hub_id or Path(ref).name
@@ -154,20 +184,23 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
             if example is None:
                 counts[(name, outcome)] += 1
                 continue
-            key = _key(example)
-            if key in seen:
+            if not grouper.add(example):
                 counts[(name, "duplicate")] += 1
                 continue
-            seen.add(key)
-            examples.append(example)
             counts[(name, f"kept_{example['language']}")] += 1
+    groups = grouper.groups()
+    examples = len(grouper.kept)
     if not examples:
         raise HalaError("the inputs gave no usable conversation: every row failed translation or lacked a user "
                         "and an assistant turn; see the counts with --eval-size 0 and check the translate cards")
-    random.Random(config.seed).shuffle(examples)
-    evaluation, train = examples[:config.eval_size], examples[config.eval_size:]
+    train, evaluation = hold_out(groups, config.eval_size, config.seed, slack=len(languages) - 1)
+    random.Random(config.seed + 1).shuffle(train)  # a row's languages should not sit side by side
+    if config.eval_size and len(evaluation) < config.eval_size // 2:
+        log.warning(f"only {len(evaluation)} of --eval-size {config.eval_size} examples could be held out: most "
+                    f"conversations share a user turn with others (largest group: {max(map(len, groups)):,}), and a "
+                    f"group is never split between train and test")
     if not train:
-        raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {len(examples)}: lower it")
+        raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {examples}: lower it")
     card = chat_mix_card(config, list(languages), inputs, layouts, counts, carry_forward(licences), len(train),
                          len(evaluation))
     counted = {f"{source} {what}": n for (source, what), n in sorted(counts.items())}
@@ -177,7 +210,8 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
         if evaluation:
             splits["test"] = Dataset.from_list(evaluation)
         draft.write_splits(splits)
-        draft.stats.update(examples=len(examples), train=len(train), test=len(evaluation), counts=counted)
+        draft.stats.update(examples=examples, train=len(train), test=len(evaluation), groups=len(groups),
+                           largest_group=max(map(len, groups)), counts=counted)
     return {"output": str(output), "train": len(train), "test": len(evaluation), "counts": counted}
 
 
@@ -199,12 +233,17 @@ def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, lay
         summary=(f"{language} chat conversations (`messages`) for instruction tuning, built by `hala-release chat-mix` "
                  f"from the translations of {len(inputs)} instruction dataset(s): {train:,} train and {test:,} held-out "
                  f"test examples (seed {config.seed}). Rows whose translation failed its checks are left out; "
-                 f"conversations asking the same thing are kept once.{original}"),
+                 f"conversations asking the same thing are kept once. Conversations that share a user turn (compared "
+                 f"after `hala_release.text` normalisation) are held out together, so no test question appears in "
+                 f"train.{original}"),
         language=languages,
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["sft", "synthetic", "translated", "instruction-tuning"],
-        source_datasets=[item.hub_id for item in inputs.values() if item.hub_id],
+        source_datasets=hub_parents(*inputs.values()),
         task_categories=["text-generation"],
+        annotations_creators=["machine-generated"],  # originals (--include-source) come as their inputs made them
+        language_creators=sorted({"machine-generated", *(c for item in inputs.values() for c in input_creators(
+            item, "language_creators", ["found"]) if config.include_source)}),
         sections=[
             CardSection(title="Inputs", markdown=pins),
             CardSection(title="Rows per source", markdown=(

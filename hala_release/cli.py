@@ -10,23 +10,27 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .errors import HalaError
+from .errors import HalaError, as_user_error
+
+
+def _example(*lines: str) -> str:
+    """An epilog of example commands, one per line. Click's `\\b` line marks the block as preformatted, so --help
+    never rewraps or splits a command: each prints whole, ready to copy (tests/test_help_examples.py runs them all)."""
+    return "Example:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
 
 app = typer.Typer(
     name="hala-release",
-    help=("Build, version and publish translate-and-tune artifacts (the HALA recipe).\n\n"
-          "Example:  hala-release pipeline run recipes/tiny.yaml  (every stage, tiny models, offline); one stage: "
-          "hala-release tiny-model ./runs/tiny-lfm2 && hala-release push-model ./runs/tiny-lfm2 "
-          "--repo-id my-org/tiny-lfm2 --tag v1"),
+    help=("Build, version and publish translate-and-tune artifacts (the HALA recipe). The first example runs every "
+          "stage on tiny models, offline; then one stage by hand, and its push."),
+    epilog=_example("hala-release pipeline run recipes/tiny.yaml",
+                    "hala-release tiny-model ./runs/tiny-lfm2",
+                    "hala-release push-model ./runs/tiny-lfm2 --repo-id my-org/tiny-lfm2 --tag v1"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-def _example(*lines: str) -> str:
-    return "Example:\n\n" + "\n\n".join(f"  {line}" for line in lines)
 
 
 def _version(value: bool) -> None:
@@ -82,10 +86,12 @@ def sample_data(
     typer.echo(f"sample {name!r} written to {path}")
 
 
-def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str], private: bool, branch: str) -> None:
-    from .publish import push_artifact
+def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str], private: bool, branch: str,
+          options=None) -> None:
+    from .publish import publish_folder
 
-    result = push_artifact(folder, repo_id, repo_type, tag=tag, private=private, branch=branch)
+    result = publish_folder(folder, repo_id, repo_type, options=options, echo=typer.echo, tag=tag, private=private,
+                            branch=branch)
     if result.created_commit:
         typer.echo(f"pushed {len(result.changed_files)} changed and {len(result.deleted_files)} deleted file(s) "
                    f"in one commit")
@@ -121,23 +127,48 @@ _PUSH_OPTIONS = dict(
     tag=typer.Option(None, help="Tag to create on the pushed commit (never moved once created)."),
     private=typer.Option(False, help="Create the repo as private if it does not exist yet."),
     branch=typer.Option("main", help="Branch to commit to (created from main if missing)."),
+    license=typer.Option(None, "--license", help="Folder made elsewhere: its Hub licence id, e.g. cc-by-4.0 "
+                                                 "(default: the folder's own README license)."),
+    language=typer.Option([], "--language", help="Folder made elsewhere: a language code for the card "
+                                                  "(repeatable, or comma-separated: ar,en)."),
 )
 
 
-@app.command("push-dataset", epilog=_example("hala-release push-dataset ./runs/openorca-ar --repo-id my-org/openorca-ar --tag v1"))
-def push_dataset(folder: Path = typer.Argument(..., help="Dataset artifact folder."),
+def _card_options(license: Optional[str], language: list[str], base_model: Optional[str] = None):
+    from .foreign import CardOptions
+
+    return CardOptions(license=license, language=tuple(language), base_model=base_model)
+
+
+@app.command("push-dataset", epilog=_example(
+    "hala-release push-dataset ./runs/openorca-ar --repo-id my-org/openorca-ar --tag v1",
+    "hala-release push-dataset ./my-parquet-or-jsonl-or-save_to_disk --repo-id my-org/my-data --license cc-by-4.0 "
+    "--language ar"))
+def push_dataset(folder: Path = typer.Argument(..., help="Dataset artifact folder, or any folder of Parquet, JSON "
+                                                         "Lines or CSV files, or a `save_to_disk` dataset."),
                  repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
-                 private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
-    """Publish a dataset artifact folder to the Hub as one commit (no-op if unchanged)."""
-    _push(folder, repo_id, "dataset", tag, private, branch)
+                 private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"],
+                 license: Optional[str] = _PUSH_OPTIONS["license"],
+                 language: list[str] = _PUSH_OPTIONS["language"]) -> None:
+    """Publish a dataset to the Hub as one commit (no-op if unchanged); a folder made elsewhere gets a card and
+    provenance first, staged outside the folder."""
+    _push(folder, repo_id, "dataset", tag, private, branch, _card_options(license, language))
 
 
-@app.command("push-model", epilog=_example("hala-release push-model ./runs/hala-350m --repo-id my-org/hala-350m --tag v1"))
-def push_model(folder: Path = typer.Argument(..., help="Model artifact folder."),
+@app.command("push-model", epilog=_example(
+    "hala-release push-model ./runs/hala-350m --repo-id my-org/hala-350m --tag v1",
+    "hala-release push-model ./my-finetune --repo-id my-org/my-finetune --license apache-2.0 --language ar "
+    "--base-model LiquidAI/LFM2-350M"))
+def push_model(folder: Path = typer.Argument(..., help="Model artifact folder, or any transformers model folder "
+                                                       "(config.json + *.safetensors)."),
                repo_id: str = _PUSH_OPTIONS["repo_id"], tag: Optional[str] = _PUSH_OPTIONS["tag"],
-               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"]) -> None:
-    """Publish a model artifact folder to the Hub as one commit (no-op if unchanged)."""
-    _push(folder, repo_id, "model", tag, private, branch)
+               private: bool = _PUSH_OPTIONS["private"], branch: str = _PUSH_OPTIONS["branch"],
+               license: Optional[str] = _PUSH_OPTIONS["license"], language: list[str] = _PUSH_OPTIONS["language"],
+               base_model: Optional[str] = typer.Option(None, help="Folder made elsewhere: the Hub id it was "
+                                                                   "fine-tuned from, org/name.")) -> None:
+    """Publish a model to the Hub as one commit (no-op if unchanged); a folder made elsewhere gets a card and
+    provenance first, staged outside the folder; safetensors only."""
+    _push(folder, repo_id, "model", tag, private, branch, _card_options(license, language, base_model))
 
 
 @app.command("push-space", epilog=_example(
@@ -167,7 +198,7 @@ def push_space(folder: Path = typer.Argument(..., help="Space folder (README.md 
 
 @app.command("demo", epilog=_example(
     "hala-release demo",
-    "hala-release demo --chat-model ./runs/tiny/tiny-lfm2 --translator ./runs/tiny/tiny-lfm2 --port 7861"))
+    "hala-release demo --chat-model ./runs/tiny/chat --translator ./runs/tiny/translator --port 7861"))
 def demo(
     chat_model: Optional[str] = typer.Option(None, help="Chat model ref: org/name[@rev] or a local folder "
                                                         "(default: $HALA_CHAT_MODEL, else the released HALA model)."),
@@ -203,6 +234,10 @@ def pull(
             raise HalaError(f"{output} already exists: choose another --output")
         shutil.copytree(path, output)
         path = output
+        if resolved.hub_id and not resolved.ref.path_in_repo:  # a whole Hub repo: later cards name it
+            from .artifacts import record_origin
+
+            record_origin(output, resolved.ref.repo_id, resolved.ref.repo_type, resolved.pin, "pulled")
     typer.echo(f"{ref} -> {resolved.pin}")
     typer.echo(f"files: {path}")
 
@@ -210,8 +245,8 @@ def pull(
 @app.command("translate", epilog=_example(
     "hala-release translate Open-Orca/OpenOrca --model hammh0a/command-a-translate-FP8-Dynamic "
     "--output ./runs/openorca-ar --limit 405000 --engine vllm",
-    "hala-release translate ./runs/openorca-sample --engine dry-run --output ./runs/dry",
-    "hala-release translate ./data --schema fields --fields 'question,turns[].text' --model ./translator "
+    "hala-release translate ./runs/tiny/openorca --engine dry-run --output ./runs/dry",
+    "hala-release translate ./data --schema fields --fields 'question,turns[].text' --model ./runs/tiny/translator "
     "--engine transformers --output ./out --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
 def translate(
     source: str = typer.Argument(..., help="Dataset ref: org/name[@rev], hf://datasets/..., or a local folder."),
@@ -225,7 +260,7 @@ def translate(
     split: str = typer.Option("train", help="Split to translate."),
     subset: Optional[str] = typer.Option(None, help="Dataset config name, e.g. ar-en."),
     limit: Optional[int] = typer.Option(None, help="Translate only the first N rows."),
-    engine: str = typer.Option("vllm", help="vllm, openai, transformers or dry-run."),
+    engine: str = typer.Option("vllm", help="vllm, openai, transformers or dry-run (echo: for benchmarks only)."),
     prompt_template: str = typer.Option("hala-teacher", help="hala-teacher, hala-translator, or a YAML file."),
     batch_size: Optional[int] = typer.Option(None, help="Segments per engine call (default: 1024 for vllm, 64 for transformers)."),
     max_tokens: int = typer.Option(1024, help="Maximum new tokens per segment."),
@@ -277,7 +312,7 @@ def translate(
 
 @app.command("quantize", epilog=_example(
     "hala-release quantize CohereLabs/command-a-translate-08-2025 --output ./runs/teacher-fp8 --model-free",
-    "hala-release quantize ./runs/tiny/tiny-lfm2 --output ./runs/tiny/tiny-lfm2-fp8 --scheme FP8_DYNAMIC"))
+    "hala-release quantize ./runs/tiny/chat --output ./runs/tiny/chat-fp8 --scheme FP8_DYNAMIC"))
 def quantize(
     model: str = typer.Argument(..., help="Model ref: org/name[@rev] or a local folder."),
     output: Path = typer.Option(..., "--output", help="Folder to write the quantized model artifact to."),
@@ -308,7 +343,8 @@ def quantize(
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-             epilog=_example("hala-release train recipes/train/tiny-sft.yaml --max_steps=20 --learning_rate=5e-4",
+             epilog=_example("hala-release train recipes/train/tiny-sft.yaml --model_name_or_path=./runs/tiny/base "
+                             "--max_steps=20 --learning_rate=5e-4",
                              "accelerate launch --config_file recipes/accelerate/zero3.yaml -m hala_release.cli "
                              "train recipes/train/hala-9b-fanar.yaml"))
 def train(
@@ -354,9 +390,9 @@ def merge(
 
 @app.command("eval", epilog=_example(
     "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-results my-org/hala-350m-evals",
-    "hala-release eval ./runs/tiny-lfm2 --suite hala --fixtures --max-samples 2 --output ./runs/eval-tiny",
-    "hala-release eval ./runs/translator --suite translation --data-dir ./benchmarks-mirror --output ./runs/eval-mt "
-    "--update-model-card",
+    "hala-release eval ./runs/tiny/chat --suite hala --fixtures --max-samples 2 --output ./runs/eval-tiny",
+    "hala-release eval ./runs/tiny/translator --suite translation --data-dir ./benchmarks-mirror --max-samples 2 "
+    "--output ./runs/eval-mt --update-model-card",
     "hala-release eval --list-tasks"))
 def eval_(
     model: Optional[str] = typer.Argument(None, help="Model to evaluate: org/name[@rev] or a local folder."),
@@ -405,8 +441,8 @@ def eval_(
 
 
 @app.command("report", epilog=_example(
-    "hala-release report ./runs/eval-hala-350m ./runs/eval-hala-700m --output ./runs/report-hala",
-    "hala-release report hf://datasets/my-org/hala-350m-evals ./runs/eval-tiny --output ./runs/report --no-published"))
+    "hala-release report ./runs/tiny/eval --output ./runs/report-tiny",
+    "hala-release report hf://datasets/my-org/hala-350m-evals ./runs/tiny/eval --output ./runs/report --no-published"))
 def report(
     results: list[str] = typer.Argument(..., help="Eval results: `hala-release eval` output folders or pushed repos."),
     output: Path = typer.Option(..., help="Folder to write the report artifact to."),
@@ -423,8 +459,8 @@ def report(
 
 @app.command("judge", epilog=_example(
     "hala-release judge Helsinki-NLP/opus-100 --subset ar-en --judge Qwen/Qwen2.5-3B-Instruct --output ./runs/opus-judged",
-    "hala-release judge ./runs/opus100-ar-en-sample --judge ./runs/tiny/tiny-llama --engine transformers "
-    "--output ./runs/judged --threshold 0.6"))
+    "hala-release judge ./runs/tiny/opus --judge ./runs/tiny/judge-model --engine transformers --output ./runs/judged "
+    "--threshold 0.45"))
 def judge(
     source: str = typer.Argument(..., help="Parallel corpus ref (a `translation` {lang: text} column, or see --source-field)."),
     judge_model: str = typer.Option(..., "--judge", help="Judge model ref (a chat model)."),
@@ -473,8 +509,9 @@ def judge(
 
 
 @app.command("mix", epilog=_example(
-    "hala-release mix --translated ./runs/openorca-ar --parallel ./runs/opus-judged --output ./runs/translator-sft",
-    "hala-release mix --translated my-org/openorca-ar@v1 --directions en-ar --eval-size 1000 --seed 7 --output ./mix"))
+    "hala-release mix --translated ./runs/tiny/openorca-ar --parallel ./runs/tiny/opus-judged --eval-size 20 "
+    "--output ./runs/translator-sft",
+    "hala-release mix --translated my-org/openorca-ar@v1 --directions en-ar --eval-size 0 --seed 7 --output ./mix"))
 def mix(
     translated: list[str] = typer.Option([], help="Translated dataset ref (output of translate); repeatable."),
     parallel: list[str] = typer.Option([], help="Parallel corpus ref (OPUS layout or judge output); repeatable."),
@@ -500,7 +537,8 @@ def mix(
 
 
 @app.command("chat-mix", epilog=_example(
-    "hala-release chat-mix --translated ./runs/openorca-ar --translated ./runs/tulu3-ar --output ./runs/chat-sft-data")
+    "hala-release chat-mix --translated ./runs/tiny/openorca-ar --translated ./runs/tiny/tulu3-ar --include-source "
+    "--eval-size 4 --output ./runs/chat-sft-data")
 )
 def chat_mix(
     translated: list[str] = typer.Option([], help="Translated instruction dataset ref (output of translate); "
@@ -561,8 +599,8 @@ def pipeline_run(
 
 @app.command("lineage", epilog=_example(
     "hala-release lineage ./runs/tiny/eval",
-    "hala-release lineage my-org/hala-tiny-chat@v1 --format mermaid --output lineage.md",
-    "hala-release lineage hf://datasets/my-org/hala-tiny-eval@v1 --format json"))
+    "hala-release lineage my-org/hala-350m@v1 --format mermaid --output lineage.md",
+    "hala-release lineage hf://datasets/my-org/openorca-ar@v1 --format json"))
 def lineage(
     ref: str = typer.Argument(..., help="Artifact: a local folder, org/name[@rev] or hf://datasets/org/name[@rev]."),
     repo_type: str = typer.Option("model", help="Repo type when REF does not say: model, dataset or space."),
@@ -583,6 +621,7 @@ def lineage(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit non-zero, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per HTTP request otherwise
     try:
         # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit.
         app(args=argv, prog_name="hala-release")
@@ -594,6 +633,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    except Exception as exc:
+        error = as_user_error(exc)  # library exceptions caused by user mistakes; anything else is a bug
+        if error is None:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        return error.exit_code
     return 0
 
 

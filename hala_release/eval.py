@@ -542,7 +542,7 @@ def attach_to_model_card(model_folder: Path, summary: dict, *, source_url: str |
     facts.model_index_name = summary["model"]["name"]
     rows = ["| benchmark | metric | score | source |", "|---|---|---|---|"]
     for r in facts.eval_results:
-        link = f"[results]({r['source_url']})" if r.get("source_url") else r.get("source_name", "")
+        link = f"[results]({r['source_url']})" if r.get("source_url") else "local run (results not pushed)"
         rows.append(f"| {r['dataset_name']} (`{r['dataset_type']}`) | {r.get('metric_name') or r['metric_type']} | "
                     f"{r['metric_value']} | {link} |")
     section = CardSection(title=EVAL_SECTION, markdown="\n".join(rows) + "\n\nScores on a 0-100 scale, measured with "

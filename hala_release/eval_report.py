@@ -148,6 +148,8 @@ def model_index_results(summary: dict[str, Any], *, source_url: str | None = Non
         caveat = " (shipped fixture rows, not the benchmark)"
     elif summary.get("partial"):
         caveat = " (partial run)"
+    # huggingface_hub's EvalResult refuses a source name without a source URL: both, or neither (a local run).
+    source = {"source_name": "hala-release eval (lighteval)", "source_url": source_url} if source_url else {}
     records = []
     for b in summary["benchmarks"]:
         for metric in b["metrics"]:
@@ -163,8 +165,7 @@ def model_index_results(summary: dict[str, Any], *, source_url: str | None = Non
                 "metric_type": metric,
                 "metric_name": METRIC_LABELS.get(metric, metric),
                 "metric_value": round(display(metric, b["scores"][metric]), 2),
-                "source_name": "hala-release eval (lighteval)",
-                "source_url": source_url,
+                **source,
             })
     return records
 

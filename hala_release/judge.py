@@ -20,7 +20,7 @@ from .chunked import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load
                       shard_todo, total_stats, write_chunk)
 from .engines import DEFAULT_BATCH_SIZE, make_engine
 from .errors import HalaError, UsageError
-from .pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reasons
+from .pair_filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
 
 log = logging.getLogger(__name__)
 REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
@@ -176,7 +176,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
     reasons = filter_reasons(source, target, config.source_lang, config.target_lang, config.filters)
     filter_seconds = time.perf_counter() - began
     identity = {"config_hash": config_hash(config.result_config()), "source_pin": source_ref.pin,
-                "judge_pin": judge_ref.pin}
+                "judge_pin": judge_ref.pin, "filter_rules": RULES}
     plan = {**open_plan(output, identity, len(dataset), config.chunk_size), "model_path": str(judge_ref.path)}
     todo = shard_todo(plan, config.num_shards, config.shard_index)
     if todo:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .licenses import carry_forward
-from .model_io import input_license
+from .model_io import hub_parents, input_creators, input_license, license_fields
 from .provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
@@ -53,10 +53,13 @@ def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], sco
                  f"(`{judge_name}`, P({config.verdicts[0]}) >= {config.threshold}). {counts['kept']:,} of {total:,} "
                  f"pairs kept; the others are in the `rejected` split with `reject_reason` and `judge_score`."),
         language=list(dict.fromkeys([config.source_lang, config.target_lang])),
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["translation", "parallel-corpus", "llm-judge", f"{config.source_lang}-{config.target_lang}"],
-        source_datasets=[source.hub_id] if source.hub_id else [],
+        source_datasets=hub_parents(source),
         task_categories=["translation"],
+        # The pairs are the source's, unchanged; the verdicts and scores are the judge's.
+        annotations_creators=["machine-generated"], multilinguality=["translation"],
+        language_creators=input_creators(source, "language_creators", ["found"]),
         sections=[
             CardSection(title="How it was filtered", markdown=(
                 f"- source: `{config.source}` pinned at `{source.pin}`\n"
@@ -65,7 +68,10 @@ def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], sco
                 f"judge's next token; kept when >= {config.threshold}\n"
                 f"- cheap filters first: {', '.join(f'{k}={v}' for k, v in config.filters.model_dump().items())}")),
             CardSection(title="Pairs per filter", markdown=(
-                "Each pair is counted under the first rule it fails.\n\n| rule | pairs |\n|---|---|\n" + rows)),
+                "Each pair is counted under the first rule it fails. `duplicate` repeats an earlier pair exactly; "
+                "`duplicate_normalised` repeats one after normalisation (NFKC, case, Arabic diacritics and tatweel, "
+                "digit shapes, punctuation at word edges: `hala_release.text`, the same rules mix deduplicates "
+                "with); `identical` sides are the same text by those rules.\n\n| rule | pairs |\n|---|---|\n" + rows)),
             CardSection(title="Judge scores", markdown=(
                 f"Mean score {mean:.3f} over {len(scores):,} judged pairs.\n\n![judge score histogram]({HISTOGRAM})")),
             CardSection(title="Judge prompt", markdown=f"`{template.name}`:\n\n```text\n{template.text}\n```"),

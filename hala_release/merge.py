@@ -4,6 +4,11 @@ HALA merged each fine-tuned model back with its base (slerp, t = 0.5) to keep th
 to the new Arabic skills. mergekit does the merge; this stage checks the inputs first (quantized checkpoints and
 mismatched architectures are refused with one line, not a mergekit traceback), writes the exact mergekit config
 beside the weights and embeds it in the card.
+
+mergekit runs on the folders the inputs resolved to (absolute paths: it looks a relative path up on the Hub). The
+saved config names each input that is a Hub commit as `org/name@commit` instead (mergekit's own ModelPath syntax,
+fetched at that revision), so `mergekit-yaml mergekit_config.yml OUT` reruns the merge on any machine; a purely
+local input keeps its path there, and its content pin in the card's Inputs table.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from pathlib import Path
 
 from .artifacts import build_artifact
 from .errors import HalaError, UsageError
-from .model_io import (all_hub_ids, carried_license, describe_quantization, display_name, input_languages,
-                       license_fields, quantization_of, read_config, remove_pickles, require_safetensors,
-                       weights_bytes)
+from .model_io import (carried_license, describe_quantization, display_name, hub_link, hub_parents, hub_revision,
+                       input_languages, license_fields, quantization_of, read_config, remove_pickles,
+                       require_safetensors, weights_bytes)
 from .provenance import CardFacts, CardSection
 from .refs import resolve
 
@@ -76,18 +81,16 @@ def merge_models(base: str, tuned: str, output: Path | str, *, method: str = "sl
     dtype = dtype or base_cfg.get("dtype") or base_cfg.get("torch_dtype") or "bfloat16"
 
     # Absolute paths: mergekit looks a relative path up on the Hub when it writes its card.
-    merge_spec = {"merge_method": method, "base_model": str(base_r.path),
-                  "models": [{"model": str(base_r.path)}, {"model": str(tuned_r.path)}],
-                  "parameters": {"t": t}, "dtype": dtype}
-    merge_config = MergeConfiguration.model_validate(merge_spec)
-    config_yaml = merge_config.to_yaml()
+    merge_config = MergeConfiguration.model_validate(_spec(method, str(base_r.path), str(tuned_r.path), t, dtype))
+    config_yaml = MergeConfiguration.model_validate(
+        _spec(method, _mergekit_name(base_r), _mergekit_name(tuned_r), t, dtype)).to_yaml()
     stage_config = {"base": base, "tuned": tuned, "method": method, "t": t, "dtype": dtype,
                     "trust_remote_code": trust_remote_code}
-    hub_ids = all_hub_ids(base_r, tuned_r)
+    hub_ids = hub_parents(base_r, tuned_r)
     card = CardFacts(
         kind="model",
         title=f"{display_name(tuned)}-{method}-merge",
-        summary=(f"[{tuned}]({_link(tuned_r)}) merged with its base [{base}]({_link(base_r)}) by {method} at "
+        summary=(f"[{tuned}]({hub_link(tuned_r)}) merged with its base [{base}]({hub_link(base_r)}) by {method} at "
                  f"t = {t} (0 = base, 1 = tuned) with [mergekit](https://github.com/arcee-ai/mergekit), as HALA "
                  f"did to keep the base model's strengths next to the fine-tune's new skills."),
         language=input_languages(tuned_r, base_r), **license_fields(carried_license({base: base_r, tuned: tuned_r})),
@@ -107,13 +110,28 @@ def merge_models(base: str, tuned: str, output: Path | str, *, method: str = "sl
                            architecture="/".join(base_cfg.get("architectures") or []) or base_cfg.get("model_type"))
         card.sections.append(CardSection(title="Merge configuration", markdown=(
             f"Run with mergekit {_mergekit_version()}; the same file is saved beside the weights as "
-            f"`{MERGEKIT_CONFIG_FILE}` (paths are the local folders the inputs resolved to: see Inputs for their "
-            f"pinned revisions).\n\n```yaml\n{config_yaml}\n```")))
+            f"`{MERGEKIT_CONFIG_FILE}`. {_naming_note(base_r, tuned_r)}\n\n```yaml\n{config_yaml}\n```")))
     return output
 
 
-def _link(resolved) -> str:
-    return f"https://huggingface.co/{resolved.hub_id}" if resolved.hub_id else "#inputs"
+def _spec(method: str, base: str, tuned: str, t: float, dtype: str) -> dict:
+    return {"merge_method": method, "base_model": base, "models": [{"model": base}, {"model": tuned}],
+            "parameters": {"t": t}, "dtype": dtype}
+
+
+def _mergekit_name(resolved) -> str:
+    """`org/name@commit` for a Hub commit (mergekit fetches it anywhere), else the folder's absolute path."""
+    if resolved.ref.path_in_repo:  # a folder inside a repo: mergekit cannot name it
+        return str(resolved.path)
+    return hub_revision(resolved) or str(resolved.path)
+
+
+def _naming_note(*inputs) -> str:
+    local = [f"`{r.ref.text}`" for r in inputs if _mergekit_name(r) == str(r.path)]
+    if not local:
+        return "Every input is named by its Hub commit, so `mergekit-yaml` reruns it anywhere."
+    return (f"Hub inputs are named by their commit; {', '.join(local)} by the local folder it resolved to here "
+            f"(see Inputs for its content pin).")
 
 
 def _mergekit_version() -> str:

@@ -2,15 +2,17 @@
 
 Every (source, target) pair becomes a chat example per direction, with the instruction phrased one of several
 ways (chosen from the seed and the text, so it never depends on row order). Examples are deduplicated by
-direction and source text, shuffled with the seed, and split so that both directions of a pair land on the
-same side: the eval split never shares a sentence with training. Same inputs and seed: the same bytes.
+direction and source text, shuffled with the seed, and split by groups of pairs that share a sentence: every
+sentence of either language (as `text.normalise` sees it) is a node, every pair an edge, and a connected group
+goes whole to train or to test. OPUS often gives one Arabic sentence to several English ones (and the reverse);
+splitting by pair would put that sentence on both sides. Same inputs and seed: the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +23,9 @@ from .artifacts import build_artifact
 from .chunked import load_split
 from .errors import HalaError, UsageError
 from .model_io import input_license
+from .text import SameTextGroups, hold_out, text_key
+
+log = logging.getLogger(__name__)
 
 # Several phrasings per direction, so the translator does not overfit one instruction string.
 PHRASINGS = (
@@ -48,10 +53,6 @@ class MixConfig(BaseModel):
     min_chars: int = 1
     overwrite: bool = False
     push_to_hub: str | None = None
-
-
-def _key(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[str, str]]:
@@ -99,12 +100,17 @@ def _phrase(seed: int, direction: str, text: str, src: str, tgt: str) -> str:
 
 
 def build_examples(sources: list[tuple[str, Iterator[tuple[str, str]]]], config: MixConfig):
-    """Chat examples grouped by pair, deduplicated, plus counts per source and direction."""
+    """Chat examples in groups of pairs that share a sentence, deduplicated, plus counts per source and direction.
+
+    Sentences are held as 128-bit keys of their normalised text and language, never as strings, so the graph
+    of a million pairs stays small beside the examples themselves.
+    """
     from .prompts import language_name
 
     names = {config.source_lang: language_name(config.source_lang), config.target_lang: language_name(config.target_lang)}
-    seen: set[tuple[str, str]] = set()
-    groups: list[list[dict]] = []
+    graph = SameTextGroups()
+    used: set[int] = set()  # keys of source sentences already given an example (a key names its language)
+    examples: list[tuple[int, dict]] = []
     counts: Counter = Counter()
     for source_name, pairs in sources:
         for first, second in pairs:
@@ -112,32 +118,26 @@ def build_examples(sources: list[tuple[str, Iterator[tuple[str, str]]]], config:
             if min(len(t) for t in texts.values()) < config.min_chars:
                 counts[(source_name, "skipped_empty")] += 1
                 continue
-            group = []
+            keys = {lang: text_key(lang, text) for lang, text in texts.items()}
+            node = graph.join(list(keys.values()))
             for direction in config.directions:
                 src, tgt = direction.split("-")
-                key = (direction, _key(texts[src]))
-                if key in seen:
+                if keys[src] in used:
                     counts[(source_name, f"{direction}_duplicate")] += 1
                     continue
-                seen.add(key)
+                used.add(keys[src])
                 instruction = _phrase(config.seed, direction, texts[src], names[src], names[tgt])
-                group.append({"messages": [{"role": "user", "content": f"{instruction}\n\n{texts[src]}"},
-                                           {"role": "assistant", "content": texts[tgt]}],
-                              "direction": direction, "source": source_name})
+                examples.append((node, {"messages": [{"role": "user", "content": f"{instruction}\n\n{texts[src]}"},
+                                                     {"role": "assistant", "content": texts[tgt]}],
+                                        "direction": direction, "source": source_name}))
                 counts[(source_name, direction)] += 1
-            if group:
-                groups.append(group)
-    return groups, counts
+    return graph.grouped(examples), counts
 
 
-def split_groups(groups: list[list[dict]], eval_size: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """Shuffle pairs with the seed; whole pairs go to eval until it holds `eval_size` examples."""
-    order = list(range(len(groups)))
-    random.Random(seed).shuffle(order)
-    evaluation: list[dict] = []
-    train: list[dict] = []
-    for index in order:
-        (evaluation if len(evaluation) < eval_size else train).extend(groups[index])
+def split_groups(groups: list[list[dict]], eval_size: int, seed: int, slack: int = 1) -> tuple[list[dict], list[dict]]:
+    """Shuffle the groups with the seed; whole groups go to eval until it holds `eval_size` examples (one more
+    pair's worth, `slack`, may come along; a group too big for what is left stays in train)."""
+    train, evaluation = hold_out(groups, eval_size, seed, slack)
     random.Random(seed + 1).shuffle(train)  # directions of one pair should not sit side by side
     return train, evaluation
 
@@ -173,7 +173,11 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
     groups, counts = build_examples(sources, config)
     if not groups:
         raise HalaError("the inputs gave no pairs: check that they hold translated columns or a `translation` column")
-    train, evaluation = split_groups(groups, config.eval_size, config.seed)
+    train, evaluation = split_groups(groups, config.eval_size, config.seed, slack=len(config.directions) - 1)
+    if config.eval_size and len(evaluation) < config.eval_size // 2:
+        log.warning(f"only {len(evaluation)} of --eval-size {config.eval_size} examples could be held out: most pairs "
+                    f"share sentences with others (largest group: {max(map(len, groups)):,} examples), and a group "
+                    f"is never split between train and test")
     if not train:
         raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of "
                         f"{sum(len(g) for g in groups)}: lower it")
@@ -185,6 +189,6 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
             splits["test"] = Dataset.from_list(evaluation)
         draft.write_splits(splits)
         draft.stats.update(examples=len(train) + len(evaluation), train=len(train), test=len(evaluation),
-                           pairs=len(groups))
+                           groups=len(groups), largest_group=max(map(len, groups)))
     return {"output": str(output), "train": len(train), "test": len(evaluation),
             "counts": {f"{s} {d}": n for (s, d), n in sorted(counts.items())}}

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from .model_io import hub_parents, input_creators, license_fields
 from .provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
     from .licenses import CarriedLicense
     from .mix import MixConfig
+
+
+_DEFAULT_CREATORS = {"translated": ["found", "machine-generated"], "parallel": ["found"]}  # inputs without a card
 
 
 def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "CarriedLicense", train: int,
@@ -30,12 +34,18 @@ def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "Carri
         summary=(f"Chat-format examples (`messages`) for training a {src}<->{tgt} translator, built by "
                  f"`hala-release mix` from translated instruction data and filtered parallel pairs, in the "
                  f"directions {', '.join(config.directions)}: {train:,} train and {test:,} held-out test examples "
-                 f"(seed {config.seed}). Both directions of a pair always fall in the same split."),
+                 f"(seed {config.seed}). Pairs that share a sentence in either language (compared after "
+                 f"`hala_release.text` normalisation, as for deduplication) fall in the same split, so no test "
+                 f"sentence appears in train."),
         language=list(dict.fromkeys([config.target_lang, config.source_lang])),
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["translation", "sft", "synthetic", *config.directions],
-        source_datasets=[item.hub_id for item in inputs.values() if item.hub_id],
+        source_datasets=hub_parents(*inputs.values()),
         task_categories=["translation", "text-generation"],
+        # Pairs as their inputs made them (found corpora, machine translations), wrapped in generated instructions.
+        annotations_creators=["machine-generated"], multilinguality=["translation"],
+        language_creators=sorted({"machine-generated", *(creator for role, item in inputs.items() for creator in
+                                  input_creators(item, "language_creators", _DEFAULT_CREATORS[role.split("_")[0]]))}),
         sections=[
             CardSection(title="Inputs", markdown=pins),
             CardSection(title="Examples per source and direction", markdown=f"{header}\n{rows}"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HalaError
-from .licenses import CarriedLicense, carry_forward
+from .licenses import LICENSE_FILES, CarriedLicense, SourceLicense, carry_forward
 
 if TYPE_CHECKING:
     from .refs import ResolvedRef
@@ -91,17 +91,37 @@ def module_pattern(name: str) -> str:
     return re.sub(r"\.\d+\.", ".*.", name)
 
 
-def input_license(resolved: "ResolvedRef") -> str | None:
-    """The licence named on an input's card; for `other` the card's own licence name, so it is not lost."""
+def input_license(resolved: "ResolvedRef") -> SourceLicense:
+    """What an input's card says about its licence, with its licence text (LICENSE, LICENSE.md or LICENSE.txt).
+
+    A relative `license_link` of a Hub input becomes a URL at the pinned commit, so a later card can link it.
+    """
     from .cards import read_card_metadata
 
     meta = read_card_metadata(resolved.path)
     lic = meta.get("license")
     if isinstance(lic, list):
         lic = lic[0] if lic else None
-    if lic == "other" and meta.get("license_name"):
-        return str(meta["license_name"])
-    return lic
+    link = meta.get("license_link") if isinstance(meta.get("license_link"), str) else None
+    file = _licence_file(Path(resolved.path), link if _in_folder(link) else None)
+    if _in_folder(link) and file is None and resolved.hub_id:
+        link = f"{hub_link(resolved)}/blob/{resolved.pin}/{link.removeprefix('./')}"
+    name = meta.get("license_name")
+    return SourceLicense(str(lic) if lic else None, str(name) if name else None, link, file)
+
+
+def _in_folder(link: str | None) -> bool:
+    """Whether a `license_link` names a file inside the repo (never a path outside the input's folder)."""
+    return bool(link) and "://" not in link and not Path(link).is_absolute() and ".." not in Path(link).parts
+
+
+def _licence_file(folder: Path, link: str | None) -> Path | None:
+    """The folder's licence text: the file `license_link` names, else the first of LICENSE_FILES found."""
+    for name in [*([link] if link else []), *LICENSE_FILES]:
+        path = folder / name
+        if path.is_file():
+            return path
+    return None
 
 
 def carried_license(inputs: dict[str, "ResolvedRef"]) -> CarriedLicense:
@@ -110,8 +130,10 @@ def carried_license(inputs: dict[str, "ResolvedRef"]) -> CarriedLicense:
 
 
 def license_fields(carried: CarriedLicense) -> dict[str, Any]:
-    """CardFacts keyword arguments for a carried licence."""
-    return {"license": carried.license, "license_note": carried.note, "license_name": carried.license_name}
+    """CardFacts keyword arguments for a carried licence (its texts are copied when the artifact is built)."""
+    return {"license": carried.license, "license_note": carried.note, "license_name": carried.license_name,
+            "license_link": carried.license_link, "license_tags": list(carried.tags),
+            "license_files": {name: str(path) for name, path in carried.files.items()}}
 
 
 def input_languages(*inputs: "ResolvedRef") -> list[str]:
@@ -127,10 +149,49 @@ def input_languages(*inputs: "ResolvedRef") -> list[str]:
     return languages
 
 
-def all_hub_ids(*inputs: "ResolvedRef") -> list[str]:
-    """Hub ids of the inputs, or [] unless every input has one (card metadata must list all or none)."""
-    ids = [resolved.hub_id for resolved in inputs]
-    return [i for i in ids if i] if all(ids) else []
+def input_creators(resolved: "ResolvedRef", key: str, default: list[str]) -> list[str]:
+    """An input card's `annotations_creators` or `language_creators`; `default` when the card does not say."""
+    from .cards import CREATORS, read_card_metadata
+
+    value = read_card_metadata(resolved.path).get(key)
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [v for v in values if v in CREATORS] or list(default)
+
+
+def hub_parent(resolved: "ResolvedRef") -> str | None:
+    """The Hub repo an input stands for: its own id, or the repo a local folder was pulled from or pushed to
+    (while its content is unchanged: see `artifacts.record_origin`)."""
+    from .artifacts import hub_origin
+
+    if resolved.hub_id:
+        return resolved.hub_id
+    origin = hub_origin(resolved)
+    return origin["repo_id"] if origin else None
+
+
+def hub_revision(resolved: "ResolvedRef") -> str | None:
+    """`org/name@commit` for an input that is a Hub commit (as `hub_parent`), else None."""
+    from .artifacts import hub_origin
+
+    if resolved.hub_id:
+        return f"{resolved.hub_id}@{resolved.pin}"
+    origin = hub_origin(resolved)
+    return f"{origin['repo_id']}@{origin['revision']}" if origin else None
+
+
+def hub_link(resolved: "ResolvedRef") -> str:
+    """Where a card links an input: its Hub page (as `hub_parent`), else the card's Inputs table."""
+    parent = hub_parent(resolved)
+    if not parent:
+        return "#inputs"
+    kind = {"dataset": "datasets/", "space": "spaces/"}.get(resolved.ref.repo_type, "")
+    return f"https://huggingface.co/{kind}{parent}"
+
+
+def hub_parents(*inputs: "ResolvedRef") -> list[str]:
+    """Every Hub parent among the inputs, in order and without repeats: cards name each one they can, so the
+    artifact appears in its parents' Hub model tree even when another input is a purely local folder."""
+    return list(dict.fromkeys(parent for parent in map(hub_parent, inputs) if parent))
 
 
 def display_name(ref_text: str) -> str:

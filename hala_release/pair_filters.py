@@ -1,7 +1,9 @@
 """Cheap filters for a parallel corpus, run before any model sees it: each is counted, the first that fails wins.
 
 They run column-wise with Arrow compute (RE2 regular expressions, hash grouping), so a million pairs take
-seconds rather than minutes.
+seconds rather than minutes. `identical` and `duplicate_normalised` compare texts as `text.normalise` does (the
+definition of "the same text" that mix and chat-mix use too), applied once per distinct string: exact matching
+after normalisation, not fuzzy near-duplicate detection.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from collections import Counter
 
 from pydantic import BaseModel
 
+from . import text
 from .quality import LANGUAGE_SCRIPT, SCRIPTS
 
 # In the order they are applied; a pair is counted under the first filter it fails.
-FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "duplicate", "near_duplicate")
+FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "duplicate", "duplicate_normalised")
+# What decides a pair's reason beyond the config: scored chunks made under other rules must not be reused.
+RULES = f"{','.join(FILTERS)}; normalisation {text.VERSION}"
 _URL = r"(?:https?|ftp)://\S+|www\.\S+|\S+@\S+\.\S+"
 
 
@@ -23,11 +28,6 @@ class PairFilterConfig(BaseModel):
     min_script_share: float = 0.5  # letters in the side's own script / letters
     max_length_ratio: float = 3.0  # longer side / shorter side, in characters
     length_ratio_min_chars: int = 10  # shorter than this on both sides: ratio not checked
-
-
-def _normalised(pc, column):
-    """Case-folded letters and digits only: "Hello, world!" and "hello world" are the same text."""
-    return pc.replace_substring_regex(pc.utf8_lower(column), r"[^\pL\pN]+", "")
 
 
 def _count(pc, column, char_class: str):
@@ -61,7 +61,7 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
     (src_letters, src_share), (tgt_letters, tgt_share) = letter_share(source), letter_share(target)
     checks.append(("non_text", pc.or_(pc.less(src_share, config.min_letter_share),
                                       pc.less(tgt_share, config.min_letter_share))))
-    src_norm, tgt_norm = _normalised(pc, source), _normalised(pc, target)
+    src_norm, tgt_norm = text.normalise_array(source), text.normalise_array(target)
     checks.append(("identical", pc.equal(src_norm, tgt_norm)))
     wrong = pa.array([False] * rows)
     for side, letters, lang in ((source, src_letters, source_lang), (target, tgt_letters, target_lang)):
@@ -77,7 +77,7 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
     checks.append(("length_ratio", pc.and_(pc.greater_equal(longer, config.length_ratio_min_chars),
                                            pc.greater(pc.divide(longer, shorter), config.max_length_ratio))))
     checks.append(("duplicate", _repeats(pa, pc, pc.binary_join_element_wise(source, target, "\x00"))))
-    checks.append(("near_duplicate", _repeats(pa, pc, pc.binary_join_element_wise(src_norm, tgt_norm, "\x00"))))
+    checks.append(("duplicate_normalised", _repeats(pa, pc, pc.binary_join_element_wise(src_norm, tgt_norm, "\x00"))))
 
     reasons = pa.nulls(rows, pa.string())
     for name, failed in reversed(checks):  # the earliest filter is applied last, so it wins

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import HalaError, UsageError
+from .errors import HalaError, UsageError, yaml_problem
 from .pipeline_stages import KINDS, RESERVED, StageKind, _is_main_process, _multi_process
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def load_plan(path: Path | str) -> Plan:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise UsageError(f"recipe {path} is not valid YAML: {err}") from None
+        raise UsageError(f"recipe {path} is not valid YAML ({yaml_problem(err)}): fix the file") from None
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as err:

@@ -36,6 +36,10 @@ class CardFacts(BaseModel):
     license_note: str | None = None
     license_name: str | None = None  # required by the Hub when license is "other"
     license_link: str | None = None
+    license_tags: list[str] = Field(default_factory=list)  # e.g. non-commercial, when `other` hides it
+    # Licence texts to copy into the artifact (name in artifact -> source file), as the Hub asks of `other`
+    # licences. Not stored: the copied file itself is the record, and source paths are machine-local.
+    license_files: dict[str, str] = Field(default_factory=dict, exclude=True)
     tags: list[str] = Field(default_factory=list)
     # models
     base_model: list[str] = Field(default_factory=list)
@@ -49,6 +53,11 @@ class CardFacts(BaseModel):
     # datasets
     source_datasets: list[str] = Field(default_factory=list)
     task_categories: list[str] = Field(default_factory=list)
+    # Where the text and labels came from (Hub taxonomy): found = existing text reused, machine-generated = made
+    # by a model in this stage. Empty: machine-generated, and multilinguality from the number of languages.
+    annotations_creators: list[str] = Field(default_factory=list)
+    language_creators: list[str] = Field(default_factory=list)
+    multilinguality: list[str] = Field(default_factory=list)
     splits: dict[str, int] = Field(default_factory=dict)  # split name -> rows
     sample_records: list[dict[str, Any]] = Field(default_factory=list)
     sections: list[CardSection] = Field(default_factory=list)
@@ -83,7 +92,7 @@ def read_provenance(folder: Path) -> Provenance:
     if not path.exists():
         raise HalaError(
             f"{folder} has no {PROVENANCE_FILE}: it was not built by hala-release. Build it with a hala-release "
-            f"stage, or push it with the plain `hf upload` command instead"
+            f"stage, or publish it with `hala-release push-dataset` / `push-model`, which write one"
         )
     try:
         return Provenance.model_validate(json.loads(path.read_text(encoding="utf-8")))

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from .artifacts import record_origin
 from .cards import CARD_FILE, check_card_text, render_card
 from .errors import HalaError
 from .provenance import read_provenance
-from .refs import file_sha256, hub_errors, iter_content_files
+from .refs import check_repo_id, file_sha256, hub_errors, iter_content_files
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +51,7 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
     """Publish an artifact folder as a single commit on `branch`, then tag it."""
     from huggingface_hub import HfApi, get_token
 
+    repo_id = check_repo_id(repo_id)
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise HalaError(f"{folder} is not a folder: pass the artifact folder a stage wrote")
@@ -88,7 +90,37 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
         if tag is not None and tag not in tags:
             retry(lambda: api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=head,
                                          tag_message=f"hala-release: {repo_id}@{head[:12]}"))
+    if repo_type != "space":  # later stages reading this folder name the repo in their cards (base_model, ...)
+        try:
+            record_origin(folder, repo_id, repo_type, head, "pushed")
+        except OSError as err:  # the push itself succeeded; only the local note is missing
+            log.warning("pushed, but could not note the commit in %s (%s): stages reading the folder will treat "
+                        "it as local", folder, err)
     return PushResult(repo_id, repo_type, head, commit_url, created, tag, changed, deleted)
+
+
+def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=None,
+                   echo: Callable[[str], None] = log.info, **push_options) -> PushResult:
+    """Publish a stage's artifact as it is, or first stage a dataset or model folder made elsewhere as one.
+
+    Staging happens in a temporary folder, never in the user's: see `foreign`.
+    """
+    import tempfile
+
+    from .errors import UsageError
+    from .foreign import CardOptions, is_artifact, stage_folder
+
+    repo_id = check_repo_id(repo_id)
+    options = options or CardOptions()
+    folder = Path(folder).expanduser().resolve()
+    if repo_type == "space" or is_artifact(folder) or not folder.is_dir():
+        if options.given():
+            raise UsageError(f"{', '.join(options.given())} describe folders made elsewhere; {folder} is a "
+                             f"hala-release artifact whose card comes from its hala_provenance.json: drop the option")
+        return push_artifact(folder, repo_id, repo_type, **push_options)
+    with tempfile.TemporaryDirectory(prefix="hala-stage-") as work:
+        staged = stage_folder(folder, repo_type, Path(work), options, echo)
+        return push_artifact(staged, repo_id, repo_type, **push_options)
 
 
 def _artifact_files(folder: Path, repo_id: str, repo_type: str) -> dict[str, bytes | Path]:

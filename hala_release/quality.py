@@ -7,12 +7,12 @@ still fails goes to the `rejected` split with its reasons, never silently into t
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
 
 from pydantic import BaseModel
 
 from .segment import MARKER_RE, LostSpanError, Segment, restore
+from .text import normalise
 
 # Letters of each script, by the languages HALA-style projects target most often.
 SCRIPTS: dict[str, str] = {
@@ -61,9 +61,9 @@ def script_ratio(text: str, language: str) -> float | None:
     return len(in_script) / len(letters)
 
 
-def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", MARKER_RE.sub("", text)).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
+def _same_text(source: str, translation: str) -> bool:
+    """The "same text" every stage uses (`text.normalise`), markers read as word breaks: an untranslated copy."""
+    return normalise(MARKER_RE.sub(" ", source)) == normalise(MARKER_RE.sub(" ", translation))
 
 
 def _has_loop(text: str, max_repeats: int) -> bool:
@@ -93,7 +93,7 @@ def check(segment: Segment, translation: str, source_lang: str, target_lang: str
     if ratio is not None and script_ratio(source, target_lang) != 1.0 and ratio < config.min_target_script:
         reasons.append("target_script")
     source_letters = len(_LETTER.findall(MARKER_RE.sub("", source)))
-    if source_letters >= config.untranslated_min_letters and _normalise(source) == _normalise(translation):
+    if source_letters >= config.untranslated_min_letters and _same_text(source, translation):
         reasons.append("untranslated")
     if len(source) >= config.length_min_chars:
         length_ratio = len(translation) / len(source)

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 from .artifacts import build_artifact
 from .errors import HalaError, UsageError
-from .model_io import (all_hub_ids, carried_license, describe_quantization, display_name, input_languages,
-                       license_fields, module_pattern, quantization_of, read_config, remove_pickles,
-                       require_safetensors, tensor_headers, weights_bytes)
+from .model_io import (carried_license, describe_quantization, display_name, hub_link, hub_parents,
+                       input_languages, license_fields, module_pattern, quantization_of, read_config,
+                       remove_pickles, require_safetensors, tensor_headers, weights_bytes)
 from .provenance import CardFacts, CardSection
 from .refs import resolve
 
@@ -97,13 +97,13 @@ def quantize_model(model: str, output: Path | str, *, scheme: str = DEFAULT_SCHE
     stage_config = {"model": model, "scheme": scheme, "ignore": ignore, "model_free": model_free,
                     "verify": verify, "verify_prompts": list(VERIFY_PROMPTS) if verify else [],
                     "max_new_tokens": max_new_tokens, "trust_remote_code": trust_remote_code}
-    hub_ids = all_hub_ids(source)
+    hub_ids = hub_parents(source)
     carried = carried_license({model: source})
     path_name = "`model_free_ptq` (straight from the safetensors shards)" if model_free else "`oneshot`"
     card = CardFacts(
         kind="model",
         title=f"{display_name(model)}-{scheme.replace('_', '-')}",
-        summary=(f"[{model}]({_link(source)}) quantized to {scheme} with "
+        summary=(f"[{model}]({hub_link(source)}) quantized to {scheme} with "
                  f"[llm-compressor](https://github.com/vllm-project/llm-compressor) {path_name}, saved in the "
                  f"compressed-tensors format that vLLM and transformers load directly."),
         language=input_languages(source), **license_fields(carried),
@@ -319,10 +319,6 @@ def _greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
-
-def _link(resolved) -> str:
-    return f"https://huggingface.co/{resolved.hub_id}" if resolved.hub_id else "#inputs"
 
 
 def _quantization_markdown(scheme: str, model_free: bool, ignore: list[str], auto_ignored: list[str],

@@ -97,6 +97,7 @@ def parse_ref(text: str, repo_type: str = "model") -> Ref:
         ) from None
     if parsed.type not in REPO_TYPES:
         raise UsageError(f"ref {raw!r} names a {parsed.type}; hala-release reads models, datasets and spaces")
+    _validate_hub_id(parsed.id, raw)
     if not raw.startswith("hf://") and parsed.path_in_repo:
         # "org/name/extra" is almost always a typo for a local path or a wrong id.
         raise UsageError(
@@ -107,13 +108,55 @@ def parse_ref(text: str, repo_type: str = "model") -> Ref:
                path_in_repo=parsed.path_in_repo)
 
 
+def _validate_hub_id(repo_id: str, raw: str) -> None:
+    """The library's own repo-id rules, checked here so a bad id never reaches an HTTP call."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise UsageError(f"malformed ref {raw!r}: {err} Use org/name, org/name@revision, "
+                         f"hf://datasets/org/name@revision or a local folder such as ./data") from None
+
+
+def check_repo_id(repo_id: str, option: str = "--repo-id") -> str:
+    """A repo id to write to or name in a card, checked up front: `org/name` by huggingface_hub's own rules."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    text = (repo_id or "").strip()
+    problem = None if text.count("/") == 1 else "it needs exactly one '/' between the owner and the name"
+    if problem is None:
+        try:
+            validate_repo_id(text)
+        except HFValidationError as err:
+            problem = str(err).rstrip(".")
+    if problem:
+        raise UsageError(f"{option} {repo_id!r} is not a Hub repo id ({problem}): pass org/name, e.g. my-org/hala-350m "
+                         f"(letters, digits, '-', '_', '.')")
+    return text
+
+
 def folder_content_hash(folder: Path) -> str:
     """Hash of every file's relative path and bytes, so a local input is pinned by what it contains."""
+    return combined_hash(content_hashes(folder))
+
+
+def content_hashes(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of each content file (the per-file pins behind `folder_content_hash`)."""
+    folder = Path(folder)
+    return {file.relative_to(folder).as_posix(): file_sha256(file) for file in iter_content_files(folder)}
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    """One pin for a set of files, from their relative paths and SHA-256s (path order, as `Path` sorts)."""
+    from pathlib import PurePosixPath
+
     digest = hashlib.sha256()
-    for file in sorted(iter_content_files(folder)):
-        rel = file.relative_to(folder).as_posix()
+    for rel in sorted(hashes, key=PurePosixPath):
         digest.update(rel.encode() + b"\0")
-        digest.update(file_sha256(file).encode() + b"\n")
+        digest.update(hashes[rel].encode() + b"\n")
     return "sha256:" + digest.hexdigest()
 
 
@@ -216,8 +259,10 @@ def describe_hub_error(exc: BaseException, repo_id: str | None, repo_type: str, 
             return (f"not authenticated to {action} {where}: log in with `hf auth login` or set HF_TOKEN "
                     f"to a token with access")
         if status == 403:
-            return (f"your token may not {action} {where}: use a token with write access to "
-                    f"'{(repo_id or '').split('/')[0]}' (fine-grained tokens need that namespace enabled)")
+            access = "read" if action == "read" else "write"
+            return (f"your token may not {action} {where}: log in with `hf auth login` or set HF_TOKEN to a token "
+                    f"with {access} access to '{(repo_id or '').split('/')[0]}' (fine-grained tokens need that "
+                    f"namespace enabled)")
         server_message = getattr(exc, "server_message", None) or ""
         detail = f": {server_message}" if server_message else ""
         return f"the Hub answered HTTP {status} when trying to {action} {where}{detail}"

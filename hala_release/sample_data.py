@@ -74,6 +74,9 @@ def export_sample(name: str, output: Path | str, *, overwrite: bool = False) -> 
         license_note="the rows are original to hala-release and carry its licence",
         tags=["sample", "hala"],
         task_categories=[sample.task],
+        # The rows were written for the package, not collected: expert-generated, not found. OPUS pairs are aligned.
+        annotations_creators=["expert-generated"], language_creators=["expert-generated"],
+        multilinguality=["translation"] if sample.task == "translation" else ["monolingual"],
     )
     digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     inputs = {"rows": {"ref": f"hala_release/samples/{sample.file}", "source": "package", "pin": digest}}

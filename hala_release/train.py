@@ -30,8 +30,8 @@ from typing import Any, Sequence
 
 from .artifacts import build_artifact, config_hash
 from .chat_format import TurnError, to_messages, turn_layout
-from .errors import HalaError, UsageError
-from .model_io import (all_hub_ids, carried_license, describe_quantization, display_name, input_languages,
+from .errors import HalaError, UsageError, yaml_problem
+from .model_io import (carried_license, describe_quantization, display_name, hub_link, hub_parents, input_languages,
                        license_fields, quantization_of, read_config, remove_pickles, require_safetensors)
 from .provenance import CardFacts, CardSection
 from .refs import ResolvedRef, resolve
@@ -97,7 +97,7 @@ def load_recipe(recipe: Path | str, overrides: Sequence[str] = ()) -> Recipe:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise UsageError(f"recipe {path} is not valid YAML: {err}") from None
+        raise UsageError(f"recipe {path} is not valid YAML ({yaml_problem(err)}): fix the file") from None
     if not isinstance(raw, dict):
         raise UsageError(f"recipe {path} must be a YAML mapping of keys to values")
     overrides = list(overrides)
@@ -298,19 +298,19 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
         return TrainOutcome(output, trainer.state.global_step, figures.get("final_train_loss"), resumed_step, seconds)
 
     languages = args.language or input_languages(dataset_r) or input_languages(model_r)
-    base_ids = all_hub_ids(model_r)
+    base_ids = hub_parents(model_r)
     card = CardFacts(
         kind="model",
         title=display_name(str(output)),
-        summary=(f"[{args.model_name_or_path}]({_link(model_r, 'model')}) fine-tuned with TRL's SFTTrainer on "
-                 f"[{args.dataset_name}]({_link(dataset_r, 'dataset')}) (split `{args.dataset_train_split}`, chat "
+        summary=(f"[{args.model_name_or_path}]({hub_link(model_r)}) fine-tuned with TRL's SFTTrainer on "
+                 f"[{args.dataset_name}]({hub_link(dataset_r)}) (split `{args.dataset_train_split}`, chat "
                  f"format{', loss on assistant turns only' if sft.assistant_only_loss else ''}), with the recipe "
                  f"`{spec.path.name}` embedded below."),
         language=languages,
         **license_fields(carried_license({args.model_name_or_path: model_r, args.dataset_name: dataset_r})),
         tags=["sft", "trl", *(["assistant-only-loss"] if sft.assistant_only_loss else [])],
         base_model=base_ids, base_model_relation="finetune" if base_ids else None,
-        datasets=all_hub_ids(dataset_r), library_name="transformers", pipeline_tag="text-generation",
+        datasets=hub_parents(dataset_r), library_name="transformers", pipeline_tag="text-generation",
     )
     with build_artifact(output, stage="train", config=stage_config, card=card,
                         inputs={"model": model_r, "dataset": dataset_r}, overwrite=args.overwrite,
@@ -375,12 +375,6 @@ def _write_recipe(path: Path, effective: dict[str, Any]) -> None:
 
     header = "# The effective recipe this model was trained with (recipe file + command-line overrides).\n"
     path.write_text(header + yaml.safe_dump(effective, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
-def _link(resolved, kind: str) -> str:
-    if not resolved.hub_id:
-        return "#inputs"
-    return f"https://huggingface.co/{'datasets/' if kind == 'dataset' else ''}{resolved.hub_id}"
 
 
 def _training_markdown(sft, spec: Recipe, figures: dict[str, Any], resumed_step: int | None, seconds: float) -> str:

@@ -135,7 +135,7 @@ def _resolve_model(config: TranslateConfig):
     """The model input and its pin (the openai engine names a served model, which cannot be downloaded)."""
     from .refs import resolve
 
-    if config.engine == "dry-run":
+    if config.engine in ("dry-run", "echo"):
         return None
     if config.model is None:
         raise UsageError(f"--engine {config.engine} needs --model")

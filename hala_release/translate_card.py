@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .licenses import carry_forward
-from .model_io import input_license
+from .model_io import hub_parents, input_creators, input_license, license_fields
 from .provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
 
     source_name = source.hub_id or Path(config.source).name
     carried = carry_forward({source_name: input_license(source)})
-    model_name = "none (dry-run)" if model is None else (model["ref"] if isinstance(model, dict) else model.ref.text)
+    model_name = (f"none ({config.engine})" if model is None
+                  else model["ref"] if isinstance(model, dict) else model.ref.text)
     model_pin = None if model is None else (model["pin"] if isinstance(model, dict) else model.pin)
     src, tgt = language_name(config.source_lang), language_name(config.target_lang)
     template = load_template(config.prompt_template)
@@ -35,10 +36,13 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
                  f"`*_{config.target_lang}` columns, and code, math, links and markdown structure are carried over "
                  f"unchanged. Rows that failed the quality gates are in the `rejected` split with their reasons."),
         language=list(dict.fromkeys([config.target_lang, config.source_lang])),
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["translation", "synthetic", f"{config.source_lang}-{config.target_lang}"],
-        source_datasets=[source.hub_id] if source.hub_id else [],
+        source_datasets=hub_parents(source),
         task_categories=["text-generation", "translation"],
+        # The original columns are kept beside their machine translations: aligned text of both origins.
+        annotations_creators=["machine-generated"], multilinguality=["translation"],
+        language_creators=sorted({*input_creators(source, "language_creators", ["found"]), "machine-generated"}),
         sections=[
             CardSection(title="How it was made", markdown=(
                 f"- source: `{config.source}` pinned at `{source.pin}`\n"

@@ -18,8 +18,8 @@ def test_dataset_card_metadata_field_by_field(openorca_artifact):
     assert meta["license"] == "apache-2.0"
     assert meta["task_categories"] == ["text-generation"]
     assert meta["size_categories"] == ["n<1K"] and 0 < rows < 1000
-    assert meta["annotations_creators"] == ["machine-generated"]
-    assert meta["language_creators"] == ["machine-generated"]
+    assert meta["annotations_creators"] == ["expert-generated"]  # rows written for the package, not found
+    assert meta["language_creators"] == ["expert-generated"]
     assert meta["multilinguality"] == ["monolingual"]
     assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
     assert meta["pretty_name"] == "hala-release sample: openorca"
@@ -65,6 +65,27 @@ def test_derived_model_cards(tmp_path, relation, bases):
     assert "t: 0.5" in card.text
 
 
+def test_other_licence_ships_its_text_and_names_it(tmp_path):
+    """An `other` licence: license_name and license_link in the metadata, the source's LICENSE copied beside the
+    weights (as the Hub asks), never recorded in the provenance by its machine-local path."""
+    from hala_release.licenses import SourceLicense
+    from hala_release.model_io import license_fields
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "LICENSE.md").write_text("# Custom Model Licence\n")
+    carried = carry_forward({"org/custom": SourceLicense("other", "custom-1.0", "LICENSE.md", source / "LICENSE.md")})
+    facts = CardFacts(kind="model", title="derived", language=["ar"], **license_fields(carried))
+    with build_artifact(tmp_path / "out", stage="test", config={}, card=facts) as draft:
+        (draft.path / "model.safetensors").write_bytes(b"")
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert {k: card.data.to_dict()[k] for k in ("license", "license_name", "license_link")} == {
+        "license": "other", "license_name": "custom-1.0", "license_link": "LICENSE.md"}
+    assert (tmp_path / "out" / "LICENSE.md").read_text() == "# Custom Model Licence\n"
+    assert "`other` (`custom-1.0`, text: [LICENSE.md](LICENSE.md))" in card.text
+    assert str(source) not in (tmp_path / "out" / "hala_provenance.json").read_text()
+
+
 def test_rendering_is_a_pure_function_of_provenance(openorca_artifact):
     prov = read_provenance(openorca_artifact)
     assert render_card(prov) == render_card(prov) == (openorca_artifact / "README.md").read_text()
@@ -79,12 +100,14 @@ def test_rendering_is_a_pure_function_of_provenance(openorca_artifact):
     ({"license": "other"}, "model", "needs license_name"),
     ({"license": "mit", "language": ["Arabic"]}, "model", "ISO 639"),
     ({"license": "mit", "base_model": "just-a-name"}, "model", "must be a Hub repo id"),
-    ({"license": "mit", "base_model": "a/b", "base_model_relation": "merge"}, "model", "every merged model"),
+    ({"license": "other", "license_name": "My Licence"}, "model", "must be an id"),
+    ({"license": "other", "license_name": "x", "license_link": "LICENSE"}, "model", "names no file"),
     ({"license": "mit", "base_model_relation": "finetune"}, "model", "base_model is missing"),
     ({"license": "mit", "base_model": "a/b", "base_model_relation": "distilled"}, "model", "must be one of"),
     ({"license": "mit", "size_categories": ["tiny"]}, "dataset", "size_categories"),
     ({"license": "mit", "task_categories": ["chatting"]}, "dataset", "not a known Hub task"),
     ({"license": "mit", "annotations_creators": ["robots"]}, "dataset", "annotations_creators"),
+    ({"license": "mit", "multilinguality": ["bilingual"]}, "dataset", "multilinguality 'bilingual' must be one of"),
     ({"license": "mit", "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]},
      "dataset", "no file matches"),
 ])

@@ -10,6 +10,7 @@ from hala_release.artifacts import build_artifact
 from hala_release.cli import main
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.sample_data import export_sample, read_sample
+from hala_release.text import normalise
 from stage_helpers import run_cli, split_rows
 
 # Shipped instruction samples and the layout chat-mix must recognise in their translate outputs.
@@ -149,3 +150,38 @@ def test_include_source_adds_the_original_conversations(tmp_path, capsys):
     assert "pairwise-ar incomplete 1, pairwise-ar kept_ar 1, pairwise-ar kept_en 2" in stdout
     card = DatasetCard.load(tmp_path / "out" / "README.md")
     assert card.data.language == ["ar", "en"] and "| kept_ar | kept_en |" in card.text
+
+
+QUESTIONS = [("What is the capital of France?", "ما عاصمة فرنسا؟"), ("Name a primary colour.", "سمِّ لوناً أساسياً."),
+             ("How many days are in a week?", "كم يوماً في الأسبوع؟"), ("Who wrote Hamlet?", "من كتب هاملت؟"),
+             ("What is 2*3?", "كم يساوي 2*3؟"), ("Define gravity.", "عرّف الجاذبية."),
+             ("Why is the sky blue?", "لماذا السماء زرقاء؟"), ("What do bees make?", "ماذا يصنع النحل؟")]
+
+
+def _user_turns(rows) -> set[tuple[str, str]]:
+    return {(r["language"], normalise(m["content"])) for r in rows for m in r["messages"] if m["role"] == "user"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_user_turn_and_no_source_row_in_both_splits(seed, tmp_path, capsys):
+    """A question asked on its own in one source and as the opening of a longer conversation in another (so not a
+    duplicate) must not be trained on and tested on; nor may a row's original and its translation be split."""
+    single = [{"id": f"q{i}", "instruction": en, "response": "Answer.", "instruction_ar": ar, "response_ar": "جواب."}
+              for i, (en, ar) in enumerate(QUESTIONS)]
+    longer = [{"id": f"c{i}", "messages": [{"role": "user", "content": en.upper()},
+                                           {"role": "assistant", "content": "Answer."},
+                                           {"role": "user", "content": f"And follow-up {i}?"},
+                                           {"role": "assistant", "content": "More."}],
+               "messages_ar": [{"role": "user", "content": f"  {ar} "}, {"role": "assistant", "content": "جواب."},
+                               {"role": "user", "content": f"وسؤال متابعة {i}؟"},
+                               {"role": "assistant", "content": "المزيد."}]}
+              for i, (en, ar) in enumerate(QUESTIONS)]
+    args = ["--translated", _artifact(tmp_path / "single-ar", single), "--translated",
+            _artifact(tmp_path / "longer-ar", longer), "--include-source", "--eval-size", "6", "--seed", seed]
+    code, _, err = run_cli(capsys, "chat-mix", *args, "--output", tmp_path / "out")
+    assert code == 0, err
+    train, test = split_rows(tmp_path / "out", "train"), split_rows(tmp_path / "out", "test")
+    # Nothing was a duplicate; each question's two rows, in both languages, are one group of four.
+    assert len(train) + len(test) == 32 and len(test) == 4
+    assert not _user_turns(train) & _user_turns(test)
+    assert not {(r["source"], r["source_id"]) for r in train} & {(r["source"], r["source_id"]) for r in test}

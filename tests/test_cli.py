@@ -4,12 +4,17 @@ import subprocess
 import sys
 
 import pytest
+import typer
 
-from hala_release.cli import main
+from hala_release.cli import app, main
 
-COMMANDS = ["tiny-model", "sample-data", "push-dataset", "push-model", "push-space", "pull",
-            "quantize", "train", "merge", "eval", "report", "demo", "translate", "judge", "mix", "pipeline",
-            "lineage"]
+COMMANDS = list(typer.main.get_command(app).commands)  # every command, including ones added later
+
+
+def test_the_commands_include_every_stage():
+    assert {"tiny-model", "sample-data", "push-dataset", "push-model", "push-space", "pull", "quantize", "train",
+            "merge", "eval", "report", "demo", "translate", "judge", "mix", "chat-mix", "pipeline",
+            "lineage"} <= set(COMMANDS)
 
 
 def test_top_level_help_shows_example_and_commands(capsys):

@@ -22,7 +22,7 @@ FIXTURES = fixtures_root()
 SIX = ["alghafa", "arabic_mmlu", "arabic_exams", "madinah_qa", "aratrust", "arabic_mmlu_ht"]
 # One known fixture row per benchmark: (benchmark, subset, file of the eval split).
 KNOWN_ROWS = {
-    "alghafa": ("mcq_exams_test_ar", "OALL/AlGhafa-Arabic-LLM-Benchmark-Native/mcq_exams_test_ar/test.jsonl"),
+    "alghafa": ("meta_ar_msa", "OALL/AlGhafa-Arabic-LLM-Benchmark-Native/meta_ar_msa/test.jsonl"),
     "arabic_mmlu": ("General Knowledge", "MBZUAI/ArabicMMLU/general_knowledge/test.jsonl"),
     "arabic_exams": ("default", "OALL/Arabic_EXAMS/data/test.jsonl"),
     "madinah_qa": ("Arabic Language (General)", "MBZUAI/MadinahQA/arabic_language_general/test.jsonl"),
@@ -136,13 +136,81 @@ def test_known_rows_render_as_the_leaderboard_prompts():
     from lighteval.tasks.multilingual.tasks import arabic
 
     doc = arabic.alghafa_pfn(_rows(KNOWN_ROWS["alghafa"][1])[0], "t")
-    assert doc.query.endswith("0) الدار البيضاء\n1) الرباط\n2) فاس\n3) مراكش\nالإجابة:")
+    assert doc.query.endswith("السؤال: من الذين نحتوا مدينة البتراء؟\n0) الرومان\n1) الأنباط\n2) الفينيقيون\n3) العثمانيون\n"
+                              "الإجابة:")
     assert doc.choices == ["0", "1", "2", "3"] and doc.gold_index == 1
     doc = arabic.arabic_mmlu_pfn(_rows(KNOWN_ROWS["arabic_mmlu"][1])[1], "t")  # three options, two null
     assert doc.choices == ["أ", "ب", "ج"] and doc.gold_index == 1
     assert doc.query.endswith("أ. خمسة\nب. سبعة\nج. تسعة\nالإجابة:")
     doc = arabic.aratrust_pfn(_rows(KNOWN_ROWS["aratrust"][1])[0], "t")
     assert doc.choices == ["أ", "ب", "ج"] and doc.gold_index == 1
+
+
+# --- the suites are the leaderboard's task list, as lighteval ships it ----------------------------------------
+
+def _shipped_oall_v2() -> tuple[list[str], list[str]]:
+    """The vendored OALL v2 list, read here independently of hala.py: (header lines, task lines)."""
+    shipped = FIXTURES.parent / "OALL_v2_tasks.txt"  # inside the installed package, beside the fixtures
+    lines = [line for line in shipped.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line for line in lines if line.startswith("#")], [line for line in lines if not line.startswith("#")]
+
+
+def test_vendored_oall_v2_list_is_lighteval_s_copy_for_the_installed_version():
+    import hashlib
+    from importlib.metadata import version
+
+    header, tasks = _shipped_oall_v2()
+    text = "\n".join(header)
+    assert hashlib.sha256(("\n".join(tasks) + "\n").encode()).hexdigest() in text  # no hand edits below the header
+    # A lighteval upgrade must come with that version's list (examples/tasks/OALL_v2_tasks.txt at its tag).
+    assert f"lighteval/blob/v{version('lighteval')}/examples/tasks/OALL_v2_tasks.txt" in text
+    assert all(line.startswith("community|") and line.endswith("|0") for line in tasks)
+
+
+@pytest.mark.parametrize("key", [*SIX, "alrage_qa"])
+def test_each_benchmark_runs_exactly_the_leaderboard_subsets(key):
+    """Subset by subset, in order: a drift between our suites and OALL v2's list fails here."""
+    from hala_release.eval_tasks.hala import BENCHMARKS
+
+    _, tasks = _shipped_oall_v2()
+    listed = [line.split("|")[1] for line in tasks]
+    assert BENCHMARKS[key].task_names == [name for name in listed if name.split(":")[0] == key]
+
+
+def test_oall_v2_suite_is_the_whole_list_and_hala_drops_alrage():
+    from hala_release.eval_tasks.hala import BENCHMARKS, SUITES
+
+    _, tasks = _shipped_oall_v2()
+    assert SUITES["oall-v2"] == [*SIX, "alrage_qa"] and SUITES["hala"] == SIX
+    every = [name for b in SUITES["oall-v2"] for name in BENCHMARKS[b].task_names]
+    assert sorted(every) == sorted(line.split("|")[1] for line in tasks)  # nothing left out, nothing added
+
+
+def test_alghafa_is_the_leaderboard_s_eight_subsets_not_lighteval_s_nine():
+    from lighteval.tasks.multilingual.tasks import arabic
+
+    from hala_release.eval_tasks.hala import BENCHMARKS
+
+    ours = BENCHMARKS["alghafa"].subsets
+    assert len(ours) == 8 and "mcq_exams_test_ar" not in ours
+    assert sorted([*ours, "mcq_exams_test_ar"]) == sorted(c.hf_subset for c in arabic.ALGHAFA_TASKS)
+    assert "All" not in BENCHMARKS["arabic_mmlu"].subsets and len(BENCHMARKS["arabic_mmlu"].subsets) == 40
+
+
+def test_every_listed_task_exists_in_the_installed_lighteval():
+    """A lighteval upgrade that renames or drops a leaderboard task fails here (and hala.py refuses to load)."""
+    from lighteval.tasks.multilingual.tasks import arabic
+
+    from hala_release.eval_tasks.hala import BENCHMARKS, benchmark_of
+
+    _, tasks = _shipped_oall_v2()
+    available = {config.name: config for config in arabic.TASKS_TABLE}
+    for name in (line.split("|")[1] for line in tasks):
+        assert name in available, f"{name} is not a task of lighteval's arabic.py"
+        benchmark = benchmark_of(name)
+        ours = benchmark.configs[benchmark.task_names.index(name)]
+        assert ours is available[name]  # lighteval's own config object, not a lookalike
+    assert len(tasks) == sum(len(BENCHMARKS[b].configs) for b in [*SIX, "alrage_qa"]) == 117
 
 
 def test_translation_prompt_is_lighteval_translation_template():
@@ -178,6 +246,7 @@ def test_hala_suite_runs_all_six_offline(hala_run, tiny_lfm2):
     assert torch.is_grad_enabled()  # lighteval switches autograd off process-wide; run_eval puts it back
     summary = outcome.summary
     assert [b["key"] for b in summary["benchmarks"]] == SIX
+    assert "alghafa:mcq_exams_test_ar|0" not in summary["tasks"]  # not on the leaderboard
     for b in summary["benchmarks"]:
         assert 0.0 <= b["scores"]["acc_norm"] <= 1.0
         assert 1 <= b["samples"] <= 2 * b["subsets"]
@@ -353,6 +422,46 @@ def test_cli_eval_writes_model_index_into_the_card_and_pushes(model_copy, tmp_pa
         (k[0], v.metric_value) for k, v in results.items()}
     files = set(HfApi().list_repo_files("hala-test/tiny-evals", repo_type="dataset"))
     assert "summary.json" in files and any(f.startswith("results/hala-test/tiny-lfm2/results_") for f in files)
+
+
+def _exams_summary(score: float) -> dict:
+    return {"model": {"name": "local/tiny-lfm2"}, "data": "fixtures", "partial": True, "num_fewshots": 0,
+            "benchmarks": [{"key": "arabic_exams", "title": "EXAMS", "dataset": "OALL/Arabic_EXAMS", "split": "test",
+                            "source": "fixtures", "metrics": ["acc_norm"], "scores": {"acc_norm": score}}]}
+
+
+def test_model_card_of_a_run_that_was_not_pushed(tiny_lfm2, tmp_path):
+    """Without --push-results there is no results URL: huggingface_hub's EvalResult refuses a source name alone."""
+    from huggingface_hub import EvalResult
+
+    from hala_release.eval import attach_to_model_card
+    from hala_release.eval_report import model_index_results
+
+    (local,) = model_index_results(_exams_summary(0.5))
+    EvalResult(**local)  # valid as it is
+    assert "source_name" not in local and "source_url" not in local
+    (pushed,) = model_index_results(_exams_summary(0.5), source_url="http://hub/datasets/o/r")
+    assert EvalResult(**pushed).source_url == "http://hub/datasets/o/r" and pushed["source_name"]
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_lfm2, folder)
+    card = ModelCard.load(attach_to_model_card(folder, _exams_summary(0.25)))
+    (result,) = card.data.eval_results
+    assert (result.dataset_type, result.metric_value, result.source_url) == ("OALL/Arabic_EXAMS", 25.0, None)
+    assert "local run (results not pushed)" in card.text
+
+
+@pytest.mark.slow
+def test_cli_eval_updates_the_model_card_without_pushing(tiny_lfm2, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_lfm2, model)
+    code = main(["eval", str(model), "--suite", str(_suite_file(tmp_path, "arabic_exams")), "--fixtures",
+                 "--max-samples", "1", "--output", str(tmp_path / "out"), "--update-model-card"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert f"model-index written into {model / 'README.md'}" in out.out
+    (result,) = ModelCard.load(model / "README.md").data.eval_results
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert result.metric_value == round(100 * summary["benchmarks"][0]["scores"]["acc_norm"], 2)
 
 
 def test_merging_eval_results_replaces_same_dataset_and_metric():

@@ -14,15 +14,16 @@ from hala_release.chunked import work_dir_for
 from stage_helpers import kill_after_chunks, run_cli, split_rows
 from hala_release.errors import HalaError
 from hala_release.judge import verdict_token_ids
-from hala_release.pair_filters import FILTERS, PairFilterConfig, count_reasons, filter_reasons
+from hala_release.pair_filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
 from hala_release.prompts import load_template
 from hala_release.provenance import read_provenance
 from hala_release.sample_data import export_sample, read_sample
+from hala_release.text import normalise
 
 # The deliberately bad rows of the shipped OPUS-100 sample (hala_release/samples/README.md); 66 and 74 are
 # fluent but wrong translations that only a judge can catch.
 BAD_ROWS = {5: "empty", 11: "empty", 17: "identical", 23: "wrong_script", 29: "wrong_script", 34: "length_ratio",
-            41: "duplicate", 47: "near_duplicate", 53: "non_text", 60: "non_text"}
+            41: "duplicate", 47: "duplicate_normalised", 53: "non_text", 60: "non_text"}
 
 
 def test_cheap_filters_find_exactly_the_bad_rows():
@@ -33,7 +34,7 @@ def test_cheap_filters_find_exactly_the_bad_rows():
     assert found == BAD_ROWS
     counts = count_reasons(reasons)
     assert list(counts) == list(FILTERS) and sum(counts.values()) == len(BAD_ROWS)
-    assert counts["empty"] == 2 and counts["duplicate"] == 1 and counts["near_duplicate"] == 1
+    assert counts["empty"] == 2 and counts["duplicate"] == 1 and counts["duplicate_normalised"] == 1
 
 
 @pytest.mark.parametrize("en, ar, reason", [
@@ -55,7 +56,23 @@ def test_first_failing_filter_wins_and_duplicates_keep_the_first():
     en = ["Good night", "Good night", "good night!", "  "]
     ar = ["تصبح على خير", "تصبح على خير", "تصبح على خير", "  "]
     reasons = filter_reasons(pa.array(en), pa.array(ar), "en", "ar", PairFilterConfig()).to_pylist()
-    assert reasons == [None, "duplicate", "near_duplicate", "empty"]
+    assert reasons == [None, "duplicate", "duplicate_normalised", "empty"]
+
+
+def test_duplicates_after_the_shared_normalisation():
+    """The judge's "same text" is `text.normalise`, the one mix and chat-mix use: diacritics, tatweel, digit
+    shapes and invisible marks fold; punctuation inside a word does not."""
+    pairs = [("I have 3 books.", "عندي 3 كتب."),
+             ("i have 3 books", "عِنْدِي ٣ كُتُب"),  # diacritics, Arabic-Indic digit
+             ("I HAVE 3 BOOKS!", "عنـدي 3 كـتـب."),  # tatweel
+             ("I have 3 books.", "\u200fعندي 3 كتب\u200e"),  # bidi marks
+             ("What is 2*3?", "ما ناتج 2*3؟"),
+             ("What is 2/3?", "ما ناتج 2/3؟")]  # a different question, not a copy
+    reasons = filter_reasons(pa.array([en for en, _ in pairs]), pa.array([ar for _, ar in pairs]), "en", "ar",
+                             PairFilterConfig()).to_pylist()
+    assert reasons == [None, "duplicate_normalised", "duplicate_normalised", "duplicate_normalised", None, None]
+    keys = {(normalise(en), normalise(ar)) for en, ar in pairs}
+    assert len(keys) == 3  # the same verdicts as the normaliser mix and chat-mix deduplicate with
 
 
 def _expected_scores(model_dir, pairs):
@@ -97,6 +114,8 @@ def test_threshold_splits_by_score_and_reuses_scores(tiny_llama, tmp_path, capsy
     code, _, err = run_cli(capsys, *base, "--threshold", "1.0")
     assert code == 1 and "no pair was kept" in err and "Lower --threshold" in err and not out.exists()
     assert len(list(work_dir_for(out).glob("chunk-*.parquet"))) == 2  # scores survive for the next try
+    # Their reasons were decided by these filter rules: chunks made under other rules are never reused.
+    assert json.loads((work_dir_for(out) / "plan.json").read_text())["filter_rules"] == RULES
     scores = sorted(s for t in work_dir_for(out).glob("chunk-*.parquet")
                     for s in pa.parquet.read_table(t).column("judge_score").to_pylist() if s is not None)
     median = scores[len(scores) // 2]
@@ -121,7 +140,8 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     assert [d["split"] for d in meta["configs"][0]["data_files"]] == ["train", "rejected"]
     text = (out / "README.md").read_text()
     assert "![judge score histogram](judge_scores.png)" in text
-    assert "| near_duplicate | 1 |" in text and "| kept | 70 |" in text
+    assert "| duplicate_normalised | 1 |" in text and "| kept | 70 |" in text
+    assert "near_duplicate" not in text and "near dup" not in text.lower()  # exact matching, called what it is
     prov = read_provenance(out)
     assert prov.inputs["judge"]["pin"] in text and prov.inputs["source"]["pin"] in text
     assert prov.timings["total"] >= prov.timings["judge_chunks"] > 0  # the whole run, not only the write

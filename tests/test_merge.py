@@ -81,8 +81,9 @@ def test_slerp_of_hub_models_matches_slerp_at_t(tiny_lfm2, other_lfm2, as_tester
 
     base_r, tuned_r = resolve("hala-test/m-base"), resolve("hala-test/m-tuned")
     mk = yaml.safe_load((out / MERGEKIT_CONFIG_FILE).read_text())
-    assert mk == {"base_model": str(base_r.path), "dtype": "float32", "merge_method": "slerp",
-                  "models": [{"model": str(base_r.path)}, {"model": str(tuned_r.path)}], "parameters": {"t": 0.3}}
+    base_at, tuned_at = f"hala-test/m-base@{base_r.pin}", f"hala-test/m-tuned@{tuned_r.pin}"  # rerunnable anywhere
+    assert mk == {"base_model": base_at, "dtype": "float32", "merge_method": "slerp",
+                  "models": [{"model": base_at}, {"model": tuned_at}], "parameters": {"t": 0.3}}
     card = ModelCard.load(out / "README.md")
     assert card.data.to_dict() == {
         "base_model": ["hala-test/m-base", "hala-test/m-tuned"], "base_model_relation": "merge",
@@ -101,12 +102,19 @@ def test_slerp_of_hub_models_matches_slerp_at_t(tiny_lfm2, other_lfm2, as_tester
                           do_sample=False).shape[1] == 7
 
 
+def _fine_tune(base, target, seed=2):
+    """A copy of `base` nudged slightly, like a short fine-tune of it."""
+    gen = torch.Generator().manual_seed(seed)
+    return _variant(base, target,
+                    lambda name, t: t + 1e-3 * t.std() * torch.randn(t.shape, generator=gen, dtype=t.dtype))
+
+
 def test_fine_tune_like_merge_lies_between_the_inputs(tiny_lfm2, tmp_path):
-    gen = torch.Generator().manual_seed(2)
-    tuned = _variant(tiny_lfm2, tmp_path / "tuned",
-                     lambda name, t: t + 1e-3 * t.std() * torch.randn(t.shape, generator=gen, dtype=t.dtype))
-    out = merge_models(str(tiny_lfm2), str(tuned), tmp_path / "merged")
-    base, tuned_w, merged = _weights(tiny_lfm2), _weights(tuned), _weights(out)
+    local_base = tmp_path / "base"  # never pushed: a purely local input (the session's tiny model may have been)
+    shutil.copytree(tiny_lfm2, local_base, ignore=shutil.ignore_patterns(".cache"))
+    tuned = _fine_tune(local_base, tmp_path / "tuned")
+    out = merge_models(str(local_base), str(tuned), tmp_path / "merged")
+    base, tuned_w, merged = _weights(local_base), _weights(tuned), _weights(out)
     for name, tensor in merged.items():
         expected, dot = slerp(0.5, base[name], tuned_w[name])
         assert dot > SLERP_DOT_THRESHOLD  # a small fine-tune: nearly parallel, so slerp is linear here
@@ -116,10 +124,63 @@ def test_fine_tune_like_merge_lies_between_the_inputs(tiny_lfm2, tmp_path):
     meta = ModelCard.load(out / "README.md").data.to_dict()
     assert "base_model" not in meta and "base_model_relation" not in meta  # local inputs: no invented Hub ids
     prov = read_provenance(out)
-    assert prov.config == {"base": str(tiny_lfm2), "tuned": str(tuned), "method": "slerp", "t": 0.5,
+    assert prov.config == {"base": str(local_base), "tuned": str(tuned), "method": "slerp", "t": 0.5,
                            "dtype": "float32", "trust_remote_code": False}
     text = (out / "README.md").read_text()
     assert f"| tuned | `{tuned}` | `{prov.inputs['tuned']['pin']}` |" in text
+
+
+def test_hub_base_and_local_tuned_keep_base_model_and_the_config_reruns(tiny_lfm2, as_tester, tmp_path):
+    """The README's own flow: merge a Hub base with a local fine-tune. The card still names the Hub parent, and the
+    saved mergekit config names it by commit, so mergekit alone reruns the merge and gets the same weights."""
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    repo = "hala-test/m-hub-base"
+    pin = push_artifact(tiny_lfm2, repo, "model").revision
+    tuned = _fine_tune(tiny_lfm2, tmp_path / "tuned")
+    out = merge_models(repo, str(tuned), tmp_path / "merged")
+    meta = ModelCard.load(out / "README.md").data.to_dict()
+    assert meta["base_model"] == repo and meta["base_model_relation"] == "merge"
+
+    saved = (out / MERGEKIT_CONFIG_FILE).read_text()
+    assert yaml.safe_load(saved) == {"base_model": f"{repo}@{pin}", "dtype": "float32", "merge_method": "slerp",
+                                     "models": [{"model": f"{repo}@{pin}"}, {"model": str(tuned)}],
+                                     "parameters": {"t": 0.5}}
+    config = MergeConfiguration.model_validate(yaml.safe_load(saved))
+    assert (config.base_model.model.path, config.base_model.model.revision) == (repo, pin)  # mergekit's own parsing
+    assert f"`{tuned}` by the local folder" in (out / "README.md").read_text()
+    rerun = tmp_path / "rerun"
+    run_merge(config, str(rerun), MergeOptions(write_model_card=False, safe_serialization=True))
+    merged, again = _weights(out), _weights(rerun)
+    assert set(again) == set(merged) and all(torch.equal(again[k], merged[k]) for k in merged)
+
+
+def test_local_folders_pulled_or_pushed_count_as_their_hub_repos(tiny_lfm2, as_tester, tmp_path, capsys):
+    base_repo, tuned_repo = "hala-test/m-pulled-base", "hala-test/m-pushed-tuned"
+    base_pin = push_artifact(tiny_lfm2, base_repo, "model").revision
+    assert main(["pull", base_repo, "--output", str(tmp_path / "pulled")]) == 0
+    tuned = _fine_tune(tiny_lfm2, tmp_path / "tuned", seed=3)
+    tuned_pin = push_artifact(tuned, tuned_repo, "model").revision
+    capsys.readouterr()
+
+    out = merge_models(str(tmp_path / "pulled"), str(tuned), tmp_path / "merged")
+    meta = ModelCard.load(out / "README.md").data.to_dict()
+    assert meta["base_model"] == [base_repo, tuned_repo] and meta["base_model_relation"] == "merge"
+    mk = yaml.safe_load((out / MERGEKIT_CONFIG_FILE).read_text())
+    assert mk["models"] == [{"model": f"{base_repo}@{base_pin}"}, {"model": f"{tuned_repo}@{tuned_pin}"}]
+    text = (out / "README.md").read_text()
+    assert f"pulled as [`{base_repo}@{base_pin[:12]}`]" in text
+    assert f"pushed as [`{tuned_repo}@{tuned_pin[:12]}`]" in text
+    assert read_provenance(out).inputs["tuned"]["hub_origin"] == {"repo_id": tuned_repo, "revision": tuned_pin,
+                                                                  "how": "pushed"}
+
+    # Changed since it was pushed: the folder is a new local model, not that commit any more.
+    config = json.loads((tuned / "config.json").read_text())
+    (tuned / "config.json").write_text(json.dumps({**config, "note": "edited"}))
+    again = merge_models(str(tmp_path / "pulled"), str(tuned), tmp_path / "again")
+    assert ModelCard.load(again / "README.md").data.to_dict()["base_model"] == base_repo
+    assert yaml.safe_load((again / MERGEKIT_CONFIG_FILE).read_text())["models"][1] == {"model": str(tuned)}
 
 
 def _with_config(source, target, **changes):

@@ -2,18 +2,20 @@
 
 import hashlib
 import json
-import unicodedata
 
 import pytest
 from datasets import Dataset
 from huggingface_hub import DatasetCard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hala_release.artifacts import build_artifact
 from hala_release.cli import main
 from stage_helpers import run_cli, split_rows
-from hala_release.mix import PHRASINGS
+from hala_release.mix import PHRASINGS, MixConfig, build_examples, split_groups
 from hala_release.provenance import CardFacts, read_provenance
 from hala_release.sample_data import export_sample, read_sample
+from hala_release.text import normalise
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +63,75 @@ def test_examples_both_directions_and_no_overlap(inputs, tmp_path, capsys):
         src, tgt = ("English", "Arabic") if row["direction"] == "en-ar" else ("Arabic", "English")
         assert instruction in {p.format(src=src, tgt=tgt) for p in PHRASINGS}
 
-    def texts(rows):
-        norm = lambda t: " ".join(unicodedata.normalize("NFKC", t).casefold().split())
-        return {norm(m["content"]) for r in rows for m in r["messages"][1:]} | {
-            norm(r["messages"][0]["content"].partition("\n\n")[2]) for r in rows}
-
-    assert not texts(train) & texts(test)  # no sentence is shared between the splits
+    assert not _sentences(train) & _sentences(test)  # no sentence is shared between the splits
     keys = [(r["direction"], r["messages"][0]["content"].partition("\n\n")[2]) for r in train + test]
     assert len(keys) == len(set(keys))  # deduplicated per direction
     assert len({p for r in train for p in [r["messages"][0]["content"].partition("\n\n")[0]]}) > 3  # varied phrasing
+
+
+def _sentences(rows) -> set[tuple[str, str]]:
+    """(language, normalised text) of every source and target sentence in the rows."""
+    found = set()
+    for row in rows:
+        src, tgt = row["direction"].split("-")
+        found.add((src, normalise(row["messages"][0]["content"].partition("\n\n")[2])))
+        found.add((tgt, normalise(row["messages"][1]["content"])))
+    return found
+
+
+# Small pools, so pairs share sentences: one English sentence with several Arabic translations and the reverse,
+# spelled with the case, punctuation, diacritics and tatweel variations that normalisation folds.
+ENGLISH = [["The cat sleeps.", "the cat sleeps"], ["Good morning!", "good morning"], ["I am here.", "I AM HERE ."],
+           ["Where is it?", "where is it ?"], ["Open the door.", "open the door"], ["Thank you.", "thank you!"]]
+ARABIC = [["القطة نائمة.", "القِطَّةُ نائمة"], ["صباح الخير!", "صباح الخـيـر"], ["أنا هنا.", "أنا هنا"],
+          ["أين هو؟", "أين هو ؟"], ["افتح الباب.", "افتح البَاب"], ["شكرا لك.", "شكراً لك"]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 1), st.integers(0, 5), st.integers(0, 1)),
+                      min_size=1, max_size=30),
+       seed=st.integers(0, 7), eval_size=st.integers(1, 12), both=st.booleans())
+def test_no_sentence_of_either_language_in_both_splits(pairs, seed, eval_size, both):
+    config = MixConfig(output="unused", seed=seed, eval_size=eval_size,
+                       directions=["en-ar", "ar-en"] if both else ["ar-en"])
+    sources = [("pairs", [(ENGLISH[e][ev], ARABIC[a][av]) for e, ev, a, av in pairs])]
+    groups, _ = build_examples(sources, config)
+    train, test = split_groups(groups, config.eval_size, config.seed)
+    assert not _sentences(train) & _sentences(test)
+    assert len(train) + len(test) == sum(len(g) for g in groups)
+    assert split_groups(*[build_examples(sources, config)[0], config.eval_size, config.seed]) == (train, test)
+
+
+def test_shared_translations_stay_on_one_side(tmp_path, capsys):
+    """OPUS often gives one Arabic sentence to several English ones: through the CLI, for several seeds."""
+    arabic = ["القطة نائمة.", "صباح الخير!", "أنا هنا.", "أين هو؟", "افتح الباب.", "شكرا لك.", "الجو حار اليوم.",
+              "أحب القراءة.", "السيارة جديدة.", "الطعام لذيذ."]
+    rows = [{"translation": {"en": f"Sentence {i} said one way.", "ar": arabic[i % len(arabic)]}} for i in range(40)]
+    rows += [{"translation": {"en": f"Sentence {i} said one way.", "ar": f"الجملة رقم {i}."}} for i in range(0, 40, 4)]
+    card = CardFacts(kind="dataset", title="shared", language=["en", "ar"], license="mit", task_categories=["translation"])
+    with build_artifact(tmp_path / "pairs", stage="unit", config={}, card=card) as draft:
+        draft.write_splits({"train": Dataset.from_list(rows)})
+    for seed in range(4):
+        out = tmp_path / f"m{seed}"
+        code, _, err = run_cli(capsys, "mix", "--parallel", tmp_path / "pairs", "--output", out, "--eval-size", "8",
+                               "--seed", seed)
+        assert code == 0, err
+        train, test = split_rows(out, "train"), split_rows(out, "test")
+        assert test and not _sentences(train) & _sentences(test)
+
+
+def test_one_big_group_stays_in_train_with_a_warning(tmp_path, capsys, caplog):
+    """Every pair shares one Arabic sentence: nothing can be held out without leaking it, so nothing is."""
+    rows = [{"translation": {"en": f"Yes, number {i}.", "ar": "نعم."}} for i in range(12)]
+    card = CardFacts(kind="dataset", title="one", language=["en", "ar"], license="mit", task_categories=["translation"])
+    with build_artifact(tmp_path / "pairs", stage="unit", config={}, card=card) as draft:
+        draft.write_splits({"train": Dataset.from_list(rows)})
+    code, _, err = run_cli(capsys, "mix", "--parallel", tmp_path / "pairs", "--output", tmp_path / "m",
+                           "--eval-size", "4")
+    assert code == 0, err
+    assert split_rows(tmp_path / "m", "test") == [] and len(split_rows(tmp_path / "m", "train")) == 13
+    assert "only 0 of --eval-size 4 examples could be held out" in caplog.text and "largest group: 13" in caplog.text
+    assert read_provenance(tmp_path / "m").stats["largest_group"] == 13
 
 
 def test_one_direction_only(inputs, tmp_path, capsys):
@@ -87,7 +149,8 @@ def test_card_field_by_field(inputs, tmp_path, capsys):
     assert [d["split"] for d in meta["configs"][0]["data_files"]] == ["train", "test"]
     text = (tmp_path / "m" / "README.md").read_text()
     assert "| source | ar-en | ar-en_duplicate | en-ar | en-ar_duplicate | skipped_empty |" in text
-    assert "| pairs | 77 | 1 | 77 | 1 | 0 |" in text  # 78 non-empty OPUS pairs, one exact duplicate (row 41)
+    # 78 non-empty OPUS pairs: row 41 repeats row 3 exactly, row 47 repeats row 0 up to case and spacing
+    assert "| pairs | 76 | 2 | 76 | 2 | 0 |" in text
     prov = read_provenance(tmp_path / "m")
     assert set(prov.inputs) == {"translated_0", "parallel_0"}
     assert prov.inputs["translated_0"]["pin"] in text and prov.stats["train"] + prov.stats["test"] == prov.stats["examples"]

@@ -19,8 +19,13 @@ from hala_release.refs import resolve
 
 @pytest.fixture(scope="module")
 def lfm2_fp8(tiny_lfm2, tmp_path_factory):
-    """The tiny LFM2 quantized on the default path (oneshot), with verification."""
-    return quantize_model(str(tiny_lfm2), tmp_path_factory.mktemp("quantized") / "tiny-lfm2-fp8")
+    """The tiny LFM2 quantized on the default path (oneshot), with verification, from a copy that was never pushed
+    (a pushed folder would count as its Hub repo)."""
+    import shutil
+
+    local = tmp_path_factory.mktemp("local") / "tiny-lfm2"
+    shutil.copytree(tiny_lfm2, local, ignore=shutil.ignore_patterns(".cache"))
+    return quantize_model(str(local), tmp_path_factory.mktemp("quantized") / "tiny-lfm2-fp8")
 
 
 def _dtypes(folder):

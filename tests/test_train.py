@@ -104,6 +104,48 @@ def test_five_step_sft_from_hub_refs_card_field_by_field(tiny_lfm2, sharegpt_nc,
         ids["input_ids"].shape[1] + 4
 
 
+def _custom_licensed_copy(model: Path, target: Path) -> Path:
+    """A never-pushed copy of a model whose card says `other` (like LFM2's `lfm1.0`) and ships the text as LICENSE."""
+    import shutil
+
+    from hala_release.cards import update_card_facts
+
+    shutil.copytree(model, target, ignore=shutil.ignore_patterns(".cache"))
+    (target / "LICENSE").write_text("LFM Open License v1.0 (test copy)\n")
+    facts = read_provenance(target).card.model_copy(update={"license": "other", "license_name": "lfm1.0",
+                                                            "license_link": "LICENSE"})
+    update_card_facts(target, facts)
+    return target
+
+
+def test_dataset_pulled_from_the_hub_keeps_datasets_and_licences_combine(tiny_lfm2, sharegpt_nc, as_tester,
+                                                                          tmp_path, capsys):
+    """A local dataset folder pulled from the Hub still counts as that repo in `datasets`; a custom-licensed model
+    trained on non-commercial data keeps both licences in the metadata and ships the model's licence text."""
+    import shutil
+
+    repo = "hala-test/t-chat-nc-pulled"
+    upload = tmp_path / "upload"
+    shutil.copytree(sharegpt_nc, upload, ignore=shutil.ignore_patterns(".cache"))
+    pin = push_artifact(upload, repo, "dataset").revision
+    assert main(["pull", f"hf://datasets/{repo}", "--output", str(tmp_path / "pulled")]) == 0
+    capsys.readouterr()
+    model = _custom_licensed_copy(tiny_lfm2, tmp_path / "lfm-licensed")
+    out = tmp_path / "sft"
+    train_model(TINY, [f"--model_name_or_path={model}", f"--dataset_name={tmp_path / 'pulled'}",
+                       "--messages_column=conversations", "--max_steps=2", f"--output_dir={out}"])
+
+    card = ModelCard.load(out / "README.md")
+    meta = card.data.to_dict()
+    assert meta["datasets"] == [repo] and "base_model" not in meta  # the model folder is purely local
+    assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "lfm1.0-and-cc-by-nc-4.0",
+                                                                             "LICENSE")
+    assert "non-commercial" in meta["tags"]
+    assert (out / "LICENSE").read_bytes() == (model / "LICENSE").read_bytes()
+    assert f"lfm1.0 from {model}; cc-by-nc-4.0 from {tmp_path / 'pulled'}" in card.text
+    assert f"pulled as [`{repo}@{pin[:12]}`](https://huggingface.co/datasets/{repo}/tree/{pin})" in card.text
+
+
 def _complete_steps(work: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in work.glob("checkpoint-*") if (p / "trainer_state.json").exists())
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from ..errors import UsageError
 from .base import Engine, Generation, Request, Sampling, Scorer
 
-ENGINES = ("vllm", "openai", "transformers", "dry-run")
+ENGINES = ("vllm", "openai", "transformers", "dry-run", "echo")  # echo: benchmarks and tests only
 # Requests per engine call when the user does not say: vLLM schedules (and shares prompt prefixes) inside one big
 # call; transformers pads a batch to its longest member, so smaller batches waste less.
-DEFAULT_BATCH_SIZE = {"vllm": 1024, "openai": 256, "transformers": 64, "dry-run": 4096}
+DEFAULT_BATCH_SIZE = {"vllm": 1024, "openai": 256, "transformers": 64, "dry-run": 4096, "echo": 1024}
 
 
 def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code: bool = False,
@@ -25,6 +25,10 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
         from .dry_run import DryRunEngine
 
         return DryRunEngine()
+    if name == "echo":
+        from .echo import EchoEngine
+
+        return EchoEngine()
     if model is None:
         raise UsageError(f"the {name} engine needs --model")
     if tensor_parallel_size > 1 and name != "vllm":

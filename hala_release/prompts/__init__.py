@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UsageError
+from ..errors import UsageError, yaml_problem
 
 LANGUAGE_NAMES = {
     "ar": "Arabic", "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
@@ -67,7 +67,10 @@ def load_template(name_or_file: str, required: str = "{text}") -> PromptTemplate
             raise UsageError(f"prompt template {name_or_file!r} is neither a shipped one ({', '.join(BUILTIN)}) "
                              f"nor a file: pass one of those names or a YAML file with a `user:` key")
         text, source = path.read_text(encoding="utf-8"), str(path)
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise UsageError(f"prompt template {source} is not valid YAML ({yaml_problem(err)}): fix the file") from None
     needed = required.split(",")
     if not isinstance(data, dict) or not isinstance(data.get("user"), str) or not all(n in data["user"] for n in needed):
         raise UsageError(f"prompt template {source} needs a `user:` string containing {' and '.join(needed)}")
