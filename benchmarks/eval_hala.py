@@ -32,7 +32,7 @@ def main() -> None:
         work = Path(tmp)
         model = args.model
         if model is None:
-            from hala_release.tiny import build_tiny_model
+            from hala_release.stages.tiny_model.run import build_tiny_model
 
             model = build_tiny_model(work / f"tiny-{args.arch}", arch=args.arch)
         output = work / "eval"

@@ -42,10 +42,10 @@ def main() -> None:
 
     import torch
 
-    from hala_release.provenance import read_provenance
-    from hala_release.quantize import quantize_model
-    from hala_release.refs import resolve
-    from hala_release.tiny import build_tiny_model
+    from hala_release.core.provenance import read_provenance
+    from hala_release.stages.quantize.run import quantize_model
+    from hala_release.core.refs import resolve
+    from hala_release.stages.tiny_model.run import build_tiny_model
 
     work = args.work or Path(tempfile.mkdtemp(prefix="hala-fp8-bench-"))
     work.mkdir(parents=True, exist_ok=True)

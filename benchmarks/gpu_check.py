@@ -113,7 +113,7 @@ def pipeline_report(work: Path) -> dict:
     import torch
 
     from hala_release.cli import main as cli_main
-    from hala_release.provenance import read_provenance
+    from hala_release.core.provenance import read_provenance
 
     recipe = gpu_recipe(work)
     torch.cuda.reset_peak_memory_stats()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def sample_pairs(count: int) -> list[tuple[str, str]]:
-    from hala_release.sample_data import read_sample
+    from hala_release.stages.sample_data.run import read_sample
 
     rows = [r["translation"] for r in read_sample("opus100-ar-en")]
     return [(f"{i}. " + rows[i % len(rows)]["en"], f"{i}. " + rows[i % len(rows)]["ar"]) for i in range(count)]
@@ -35,7 +35,7 @@ def naive(model_path: Path, pairs: list[tuple[str, str]], token_ids: list[int], 
     import torch
 
     from hala_release.engines import make_engine
-    from hala_release.prompts import load_template
+    from hala_release.core.prompts import load_template
 
     engine = make_engine("transformers", model_path)
     model, tokenizer, device = engine.model, engine.tokenizer, engine.device
@@ -60,8 +60,8 @@ def naive(model_path: Path, pairs: list[tuple[str, str]], token_ids: list[int], 
 
 def batched(engine_name: str, model_path: Path, pairs: list[tuple[str, str]]) -> tuple[float, list[int]]:
     from hala_release.engines import DEFAULT_BATCH_SIZE, Request, make_engine
-    from hala_release.judge import verdict_token_ids
-    from hala_release.prompts import load_template
+    from hala_release.stages.judge.run import verdict_token_ids
+    from hala_release.core.prompts import load_template
 
     options = {"logprobs_mode": "processed_logprobs"} if engine_name == "vllm" else {}
     engine = make_engine(engine_name, model_path, vllm_options=options)
@@ -82,7 +82,7 @@ def batched(engine_name: str, model_path: Path, pairs: list[tuple[str, str]]) ->
 def filters(count: int) -> dict:
     import pyarrow as pa
 
-    from hala_release.pair_filters import PairFilterConfig, count_reasons, filter_reasons
+    from hala_release.stages.judge.filters import PairFilterConfig, count_reasons, filter_reasons
 
     pairs = sample_pairs(count)
     source, target = pa.array([p[0] for p in pairs]), pa.array([p[1] for p in pairs])
@@ -103,7 +103,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     with tempfile.TemporaryDirectory(prefix="hala-bench-") as tmp:
-        from hala_release.tiny import build_tiny_model
+        from hala_release.stages.tiny_model.run import build_tiny_model
 
         model = args.model or build_tiny_model(Path(tmp) / "tiny-llama", arch="llama")
         pairs = sample_pairs(args.pairs)

@@ -33,7 +33,7 @@ def unique_rows(count: int, seed: int = 0) -> list[dict]:
     """Open-Orca-shaped rows, no two alike: each is a random sample row whose every translatable line of question
     and response starts with the row's own number (code and markup stay as they are). System prompts repeat, as the
     few fixed ones of Open-Orca do, so dedup and cache gain what they would on the real data and no more."""
-    from hala_release.sample_data import read_sample
+    from hala_release.stages.sample_data.run import read_sample
 
     sample = read_sample("openorca")
     rng = random.Random(seed)
@@ -48,7 +48,7 @@ def unique_rows(count: int, seed: int = 0) -> list[dict]:
 def _numbered(text: str, index: int) -> str:
     """`text` with "index.n " before its n-th segment: each line unlike any line of another row. In front, so
     that prompts share no more than the template's prefix (vLLM's prefix cache would reuse the rest)."""
-    from hala_release.segment import join, split_segments
+    from hala_release.core.segment import join, split_segments
 
     pieces, segments = split_segments(text)
     return join(pieces, {s.text: f"{index}.{n} {s.text}" for n, s in enumerate(segments)})
@@ -65,7 +65,7 @@ def write_dataset(rows: list[dict], folder: Path) -> Path:
 
 def overhead(rows: int, work: Path, workers: int, engine: str) -> dict:
     """(c): the whole `translate` command, in a child process so RSS is its own, with a fresh translation cache."""
-    from hala_release.provenance import read_provenance
+    from hala_release.core.provenance import read_provenance
 
     source = work / f"orca-{rows}"
     if not source.exists():
@@ -105,7 +105,7 @@ def naive_loop(model_path: Path, rows: list[dict], max_tokens: int) -> dict:
     import torch
 
     from hala_release.engines import make_engine
-    from hala_release.prompts import load_template
+    from hala_release.core.prompts import load_template
 
     engine = make_engine("transformers", model_path)
     model, tokenizer, device = engine.model, engine.tokenizer, engine.device
@@ -131,9 +131,9 @@ def naive_loop(model_path: Path, rows: list[dict], max_tokens: int) -> dict:
 def ours(engine: str, model_path: Path, rows: list[dict], work: Path, max_tokens: int, dedup: bool, tag: str) -> dict:
     """Our engine through `run_translate`: "seconds" is the chunks' time (the engine loaded, as for the naive
     loop), "wall_seconds" adds engine start-up, reading and writing."""
-    from hala_release.provenance import read_provenance
-    from hala_release.quality import GateConfig
-    from hala_release.translate import TranslateConfig, run_translate
+    from hala_release.core.provenance import read_provenance
+    from hala_release.engines.quality import GateConfig
+    from hala_release.stages.translate.run import TranslateConfig, run_translate
 
     source = write_dataset(rows, work / f"engine-src-{len(rows)}")
     output = work / f"out-{tag}"
@@ -169,7 +169,7 @@ def main() -> None:
         work = Path(tmp)
         figures: dict = {}
         if not args.skip_engines:
-            from hala_release.tiny import build_tiny_model
+            from hala_release.stages.tiny_model.run import build_tiny_model
 
             size = {key: value for key, value in (("hidden_size", args.hidden_size), ("layers", args.layers))
                     if value}

@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
-from . import __version__
-from .errors import HalaError, as_user_error
+from hala_release import __version__
+from hala_release.core.errors import HalaError, as_user_error
 
 
 def _example(*lines: str) -> str:
@@ -58,7 +58,7 @@ def tiny_model(
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Build a tiny random causal LM with a bilingual tokenizer and chat template, offline."""
-    from .tiny import build_tiny_model
+    from hala_release.stages.tiny_model.run import build_tiny_model
 
     path = build_tiny_model(output, arch=arch, seed=seed, vocab_size=vocab_size, hidden_size=hidden_size,
                             layers=layers, heads=heads, overwrite=overwrite)
@@ -74,7 +74,7 @@ def sample_data(
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Write one of the shipped sample datasets (HALA source layouts) as a dataset artifact."""
-    from .sample_data import SAMPLES, export_sample, read_sample
+    from hala_release.stages.sample_data.run import SAMPLES, export_sample, read_sample
 
     if list_ or name is None:
         for sample in SAMPLES.values():
@@ -88,7 +88,7 @@ def sample_data(
 
 def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str], private: bool, branch: str,
           options=None) -> None:
-    from .publish import publish_folder
+    from hala_release.hub.publish import publish_folder
 
     result = publish_folder(folder, repo_id, repo_type, options=options, echo=typer.echo, tag=tag, private=private,
                             branch=branch)
@@ -135,7 +135,7 @@ _PUSH_OPTIONS = dict(
 
 
 def _card_options(license: Optional[str], language: list[str], base_model: Optional[str] = None):
-    from .foreign import CardOptions
+    from hala_release.hub.foreign import CardOptions
 
     return CardOptions(license=license, language=tuple(language), base_model=base_model)
 
@@ -184,7 +184,7 @@ def push_space(folder: Path = typer.Argument(..., help="Space folder (README.md 
     """Publish a Gradio Space folder to the Hub as one commit (no-op if unchanged)."""
     import tempfile
 
-    from .demo import needs_staging, stage_space
+    from hala_release.stages.demo.run import needs_staging, stage_space
 
     if not needs_staging(folder, chat_model, translator):
         _push(folder, repo_id, "space", tag, private, branch)
@@ -209,7 +209,7 @@ def demo(
     space: Optional[Path] = typer.Option(None, help="Space folder to run (default: the repo's spaces/demo)."),
 ) -> None:
     """Run the Gradio demo Space (chat + translate) locally; Ctrl-C stops it."""
-    from .demo import launch_demo
+    from hala_release.stages.demo.run import launch_demo
 
     launch_demo(chat_model, translator, host=host, port=port, space=space, block=True)
 
@@ -224,7 +224,7 @@ def pull(
     """Fetch an artifact by ref and print the exact revision it was pinned to."""
     import shutil
 
-    from .refs import resolve
+    from hala_release.core.refs import resolve
 
     resolved = resolve(ref, repo_type)
     path = resolved.path
@@ -235,7 +235,7 @@ def pull(
         shutil.copytree(path, output)
         path = output
         if resolved.hub_id and not resolved.ref.path_in_repo:  # a whole Hub repo: later cards name it
-            from .artifacts import record_origin
+            from hala_release.artifacts.build import record_origin
 
             record_origin(output, resolved.ref.repo_id, resolved.ref.repo_type, resolved.pin, "pulled")
     typer.echo(f"{ref} -> {resolved.pin}")
@@ -286,8 +286,8 @@ def translate(
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
 ) -> None:
     """Translate a dataset's text fields, keeping code, math, links and markdown intact; resumable."""
-    from .quality import GateConfig
-    from .translate import TranslateConfig, run_translate
+    from hala_release.engines.quality import GateConfig
+    from hala_release.stages.translate.run import TranslateConfig, run_translate
 
     config = TranslateConfig(
         source=source, output=str(output), model=model, source_lang=source_lang, target_lang=target_lang,
@@ -327,8 +327,8 @@ def quantize(
     tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
 ) -> None:
     """Quantize a model with llm-compressor (FP8 by default) and verify it against the original."""
-    from .provenance import read_provenance
-    from .quantize import quantize_model
+    from hala_release.core.provenance import read_provenance
+    from hala_release.stages.quantize.run import quantize_model
 
     path = quantize_model(model, output, scheme=scheme, ignore=ignore, model_free=model_free, verify=verify,
                           trust_remote_code=trust_remote_code, overwrite=overwrite)
@@ -354,7 +354,7 @@ def train(
     tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
 ) -> None:
     """Fine-tune with TRL SFT from a recipe; --key=value overrides any recipe key; rerun to resume."""
-    from .train import train_model
+    from hala_release.stages.train.run import train_model
 
     outcome = train_model(recipe, list(ctx.args))
     resumed = f", resumed from step {outcome.resumed_from_step}" if outcome.resumed_from_step is not None else ""
@@ -379,7 +379,7 @@ def merge(
     tag: Optional[str] = typer.Option(None, help="Tag for the pushed commit (with --push-to-hub)."),
 ) -> None:
     """Merge a fine-tuned model with its base using mergekit (slerp)."""
-    from .merge import merge_models
+    from hala_release.stages.merge.run import merge_models
 
     path = merge_models(base, tuned, output, method=method, t=t, dtype=dtype, trust_remote_code=trust_remote_code,
                         overwrite=overwrite)
@@ -418,8 +418,8 @@ def eval_(
     list_tasks: bool = typer.Option(False, "--list-tasks", help="List suites, benchmarks and task names, and exit."),
 ) -> None:
     """Score a model on HALA's Arabic benchmarks or MMLU EN<->AR translation with lighteval, offline-safe."""
-    from .eval import list_tasks as task_lines, run_eval
-    from .eval_report import summary_markdown
+    from hala_release.stages.eval.run import list_tasks as task_lines, run_eval
+    from hala_release.stages.eval.report import summary_markdown
 
     if list_tasks:
         typer.echo("\n".join(task_lines()))
@@ -451,7 +451,7 @@ def report(
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Compare evaluated models of one suite: a markdown report with a bar chart (PNG) and a scores table."""
-    from .eval_report import REPORT_FILE, build_report
+    from hala_release.stages.eval.report import REPORT_FILE, build_report
 
     path = build_report(results, output, published=published, overwrite=overwrite)
     typer.echo(f"report of {len(results)} result(s) written to {path / REPORT_FILE}")
@@ -487,7 +487,7 @@ def judge(
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
 ) -> None:
     """Filter a parallel corpus: cheap rule-based filters, then an LLM judge's ACCEPT probability."""
-    from .judge import JudgeConfig, run_judge
+    from hala_release.stages.judge.run import JudgeConfig, run_judge
 
     words = tuple(w.strip() for w in verdicts.split(",") if w.strip())
     if len(words) != 2:
@@ -525,7 +525,7 @@ def mix(
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
 ) -> None:
     """Build a bilingual translator SFT set (chat messages) from translated data and parallel pairs."""
-    from .mix import MixConfig, run_mix
+    from hala_release.stages.mix.run import MixConfig, run_mix
 
     config = MixConfig(translated=translated, parallel=parallel, output=str(output), source_lang=source_lang,
                        target_lang=target_lang, directions=[d.strip() for d in directions.split(",") if d.strip()],
@@ -553,7 +553,7 @@ def chat_mix(
     push_to_hub: Optional[str] = typer.Option(None, help="Push the finished artifact to this dataset repo."),
 ) -> None:
     """Build one target-language chat SFT set (`messages`) from translated instruction datasets of any layout."""
-    from .chat_mix import ChatMixConfig, run_chat_mix
+    from hala_release.stages.chat_mix.run import ChatMixConfig, run_chat_mix
 
     config = ChatMixConfig(translated=translated, output=str(output), target_lang=target_lang,
                            include_source=include_source, source_lang=source_lang, eval_size=eval_size, seed=seed,
@@ -586,7 +586,7 @@ def pipeline_run(
     private: bool = typer.Option(False, help="Create pushed repos as private."),
 ) -> None:
     """Run a recipe's stages in order; a stage whose artifact exists with the same config and input pins is skipped."""
-    from .pipeline import explain, run_pipeline, summary_lines
+    from hala_release.pipeline.run import explain, run_pipeline, summary_lines
 
     if dry_run:
         typer.echo("\n".join(explain(recipe, output_dir=output_dir, push_to_hub=push_to_hub)))
@@ -608,7 +608,7 @@ def lineage(
     output: Optional[Path] = typer.Option(None, help="Write to this file instead of printing."),
 ) -> None:
     """Print the tree of everything an artifact was built from, with pins, read from provenance files."""
-    from .lineage import build_lineage, render
+    from hala_release.hub.lineage import build_lineage, render
 
     text = render(build_lineage(ref, repo_type), format_)
     if output is None:

@@ -56,7 +56,7 @@ def hub_token(hub) -> str:
 @pytest.fixture(scope="session")
 def tiny_lfm2(tmp_path_factory) -> Path:
     """A tiny random LFM2 model artifact, built once per session."""
-    from hala_release.tiny import build_tiny_model
+    from hala_release.stages.tiny_model.run import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-lfm2", arch="lfm2")
 
@@ -64,7 +64,7 @@ def tiny_lfm2(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     """A tiny random Llama model artifact, built once per session."""
-    from hala_release.tiny import build_tiny_model
+    from hala_release.stages.tiny_model.run import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", arch="llama", layers=2)
 
@@ -72,6 +72,6 @@ def tiny_llama(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def openorca_artifact(tmp_path_factory) -> Path:
     """The shipped Open-Orca-layout sample as a dataset artifact."""
-    from hala_release.sample_data import export_sample
+    from hala_release.stages.sample_data.run import export_sample
 
     return export_sample("openorca", tmp_path_factory.mktemp("datasets") / "openorca")

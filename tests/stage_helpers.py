@@ -29,7 +29,7 @@ def kill_after_chunks(argv: list[str], output: Path, chunks: int, timeout: float
     import sys
     import time
 
-    from hala_release.chunked import work_dir_for
+    from hala_release.executors.chunks import work_dir_for
 
     process = subprocess.Popen([sys.executable, "-m", "hala_release.cli", *map(str, argv)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

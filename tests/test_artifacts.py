@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from hala_release.artifacts import build_artifact, config_hash
-from hala_release.errors import HalaError
-from hala_release.provenance import PROVENANCE_FILE, CardFacts, read_provenance
+from hala_release.artifacts.build import build_artifact, config_hash
+from hala_release.core.errors import HalaError
+from hala_release.core.provenance import PROVENANCE_FILE, CardFacts, read_provenance
 
 
 def _card():

@@ -3,11 +3,11 @@
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
 
-from hala_release.artifacts import build_artifact
-from hala_release.cards import card_metadata, render_card, size_category, validate_metadata, write_card
-from hala_release.errors import HalaError
-from hala_release.licenses import carry_forward
-from hala_release.provenance import CardFacts, CardSection, read_provenance
+from hala_release.artifacts.build import build_artifact
+from hala_release.artifacts.card import card_metadata, render_card, size_category, validate_metadata, write_card
+from hala_release.core.errors import HalaError
+from hala_release.core.licenses import carry_forward
+from hala_release.core.provenance import CardFacts, CardSection, read_provenance
 
 
 def test_dataset_card_metadata_field_by_field(openorca_artifact):
@@ -68,8 +68,8 @@ def test_derived_model_cards(tmp_path, relation, bases):
 def test_other_licence_ships_its_text_and_names_it(tmp_path):
     """An `other` licence: license_name and license_link in the metadata, the source's LICENSE copied beside the
     weights (as the Hub asks), never recorded in the provenance by its machine-local path."""
-    from hala_release.licenses import SourceLicense
-    from hala_release.model_io import license_fields
+    from hala_release.core.licenses import SourceLicense
+    from hala_release.artifacts.inputs import license_fields
 
     source = tmp_path / "source"
     source.mkdir()
@@ -132,7 +132,7 @@ def test_size_categories():
 
 
 def test_read_card_metadata_of_an_input(openorca_artifact, tmp_path):
-    from hala_release.cards import read_card_metadata
+    from hala_release.artifacts.card import read_card_metadata
 
     assert read_card_metadata(openorca_artifact)["license"] == "apache-2.0"
     assert read_card_metadata(tmp_path) == {}

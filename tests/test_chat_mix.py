@@ -6,11 +6,11 @@ import pytest
 from datasets import Dataset
 from huggingface_hub import DatasetCard
 
-from hala_release.artifacts import build_artifact
+from hala_release.artifacts.build import build_artifact
 from hala_release.cli import main
-from hala_release.provenance import CardFacts, read_provenance
-from hala_release.sample_data import export_sample, read_sample
-from hala_release.text import normalise
+from hala_release.core.provenance import CardFacts, read_provenance
+from hala_release.stages.sample_data.run import export_sample, read_sample
+from hala_release.core.text import normalise
 from stage_helpers import run_cli, split_rows
 
 # Shipped instruction samples and the layout chat-mix must recognise in their translate outputs.

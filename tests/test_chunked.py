@@ -2,10 +2,10 @@
 
 import pytest
 
-from hala_release.chunked import load_split
-from hala_release.errors import HalaError
-from hala_release.refs import resolve
-from hala_release.sample_data import export_sample, read_sample
+from hala_release.executors.chunks import load_split
+from hala_release.core.errors import HalaError
+from hala_release.core.refs import resolve
+from hala_release.stages.sample_data.run import export_sample, read_sample
 
 
 def test_rebuilt_folder_of_the_same_name_is_loaded_fresh(tmp_path):
@@ -26,7 +26,7 @@ def test_missing_split_and_limit(tmp_path):
 
 
 def test_a_plan_without_finished_chunks_is_replaced(tmp_path):
-    from hala_release.chunked import open_plan, work_dir_for, write_chunk
+    from hala_release.executors.chunks import open_plan, work_dir_for, write_chunk
 
     out = tmp_path / "out"
     first = open_plan(out, {"config_hash": "a"}, rows=10, chunk_size=5)

@@ -7,11 +7,11 @@ import pytest
 from datasets import Dataset
 from huggingface_hub import DatasetCard, HfApi
 
-from hala_release.artifacts import ORIGIN_FILE, hub_origin
+from hala_release.artifacts.build import ORIGIN_FILE, hub_origin
 from hala_release.cli import main
-from hala_release.publish import push_artifact
-from hala_release.refs import folder_content_hash, iter_content_files, resolve
-from hala_release.sample_data import export_sample, read_sample
+from hala_release.hub.publish import push_artifact
+from hala_release.core.refs import folder_content_hash, iter_content_files, resolve
+from hala_release.stages.sample_data.run import export_sample, read_sample
 from stage_helpers import run_cli
 
 

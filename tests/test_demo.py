@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from hala_release.cli import main
-from hala_release.demo import SPACE_DIR, launch_demo, load_app, stage_space
-from hala_release.errors import UsageError
-from hala_release.publish import check_space_folder
+from hala_release.stages.demo.run import SPACE_DIR, launch_demo, load_app, stage_space
+from hala_release.core.errors import UsageError
+from hala_release.hub.publish import check_space_folder
 
 CODE_BLOCK = "```python\ndef add(a, b):\n    return a + b\n```"
 DOCUMENT = (f"# Install\n\nRun `pip install hala-release` and read https://example.com/docs now.\n\n{CODE_BLOCK}\n\n"
@@ -256,7 +256,7 @@ def test_staged_models_reach_the_card_and_the_app(tmp_path, monkeypatch):
 def test_push_space_with_models_is_one_commit(tiny_llama, hub, hub_token, monkeypatch, capsys):
     from huggingface_hub import HfApi, SpaceCard
 
-    from hala_release.publish import push_artifact
+    from hala_release.hub.publish import push_artifact
 
     monkeypatch.setenv("HF_TOKEN", hub_token)
     push_artifact(tiny_llama, "hala-test/tiny-chat", "model")
@@ -291,7 +291,7 @@ def test_push_space_without_models_still_vendors_segmentation(hub, hub_token, mo
 
 
 def test_demo_runs_a_hub_model_pinned_to_its_commit(tiny_llama, tiny_lfm2, hub, hub_token, monkeypatch):
-    from hala_release.publish import push_artifact
+    from hala_release.hub.publish import push_artifact
 
     monkeypatch.setenv("HF_TOKEN", hub_token)
     pushed = push_artifact(tiny_llama, "hala-test/tiny-chat-demo", "model")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hala_release.demo import launch_demo
+from hala_release.stages.demo.run import launch_demo
 
 CHROMIUM = os.environ.get("HALA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

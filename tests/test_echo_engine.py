@@ -4,10 +4,10 @@ import pytest
 
 from hala_release.engines import Request, Sampling, make_engine
 from hala_release.engines.echo import echo_text
-from hala_release.errors import HalaError
-from hala_release.provenance import read_provenance
-from hala_release.sample_data import export_sample
-from hala_release.segment import join, split_segments
+from hala_release.core.errors import HalaError
+from hala_release.core.provenance import read_provenance
+from hala_release.stages.sample_data.run import export_sample
+from hala_release.core.segment import join, split_segments
 from stage_helpers import run_cli, split_rows
 
 

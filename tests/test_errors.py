@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError, as_user_error
+from hala_release.core.errors import HalaError, UsageError, as_user_error
 
 
 def _cli(*argv, env_extra=None, cwd=None):
@@ -57,7 +57,7 @@ def test_pull_of_a_missing_repo(hub):
 
 
 def test_pull_with_a_bad_revision(openorca_artifact, hub, hub_token, monkeypatch):
-    from hala_release.publish import push_artifact
+    from hala_release.hub.publish import push_artifact
 
     monkeypatch.setenv("HF_TOKEN", hub_token)
     push_artifact(openorca_artifact, "hala-test/errors-rev", "dataset")
@@ -150,7 +150,7 @@ def test_library_errors_map_to_one_line():
 
 def test_genuine_bugs_keep_their_traceback(monkeypatch, tmp_path):
     import hala_release
-    from hala_release import refs
+    from hala_release.core import refs
 
     assert as_user_error(RuntimeError("bug")) is None
     assert as_user_error(KeyError("x")) is None

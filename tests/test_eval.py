@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi, ModelCard
 
-from hala_release.cards import card_metadata, validate_metadata
+from hala_release.artifacts.card import card_metadata, validate_metadata
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError
-from hala_release.eval_tasks import fixtures_root
-from hala_release.provenance import CardFacts, Provenance, read_provenance
-from hala_release.refs import folder_content_hash
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.resources.eval_tasks import fixtures_root
+from hala_release.core.provenance import CardFacts, Provenance, read_provenance
+from hala_release.core.refs import folder_content_hash
 
 FIXTURES = fixtures_root()
 SIX = ["alghafa", "arabic_mmlu", "arabic_exams", "madinah_qa", "aratrust", "arabic_mmlu_ht"]
@@ -67,7 +67,7 @@ def model_copy(tiny_lfm2, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def hala_run(tiny_lfm2, tmp_path_factory):
     """The `hala` suite on the tiny LFM2 model over the fixtures, 2 samples per task."""
-    from hala_release.eval import run_eval
+    from hala_release.stages.eval.run import run_eval
 
     before = folder_content_hash(tiny_lfm2)
     outcome = run_eval(str(tiny_lfm2), suite="hala", output=tmp_path_factory.mktemp("eval") / "lfm2-hala",
@@ -77,7 +77,7 @@ def hala_run(tiny_lfm2, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llama_run(tiny_llama, tmp_path_factory):
-    from hala_release.eval import run_eval
+    from hala_release.stages.eval.run import run_eval
 
     return run_eval(str(tiny_llama), suite="hala", output=tmp_path_factory.mktemp("eval") / "llama-hala",
                     fixtures=True, max_samples=2)
@@ -88,7 +88,7 @@ def translation_run(tiny_lfm2, tmp_path_factory):
     """The translation suite, with nltk.download made to fail: BLEU must not need it."""
     import nltk
 
-    from hala_release.eval import run_eval
+    from hala_release.stages.eval.run import run_eval
 
     def no_download(*args, **kwargs):
         raise AssertionError("nltk.download called during evaluation")
@@ -106,7 +106,7 @@ def test_prompt_and_choices_match_lighteval_arabic_tasks(key):
     from lighteval.tasks.lighteval_task import LightevalTask
     from lighteval.tasks.multilingual.tasks import arabic
 
-    from hala_release.eval_tasks.hala import BENCHMARKS
+    from hala_release.stages.eval.tasks import BENCHMARKS
 
     lighteval_prompt = {"alghafa": arabic.alghafa_pfn, "arabic_mmlu": arabic.arabic_mmlu_pfn,
                         "arabic_exams": arabic.arabic_exams_pfn, "madinah_qa": arabic.madinah_qa_pfn,
@@ -170,7 +170,7 @@ def test_vendored_oall_v2_list_is_lighteval_s_copy_for_the_installed_version():
 @pytest.mark.parametrize("key", [*SIX, "alrage_qa"])
 def test_each_benchmark_runs_exactly_the_leaderboard_subsets(key):
     """Subset by subset, in order: a drift between our suites and OALL v2's list fails here."""
-    from hala_release.eval_tasks.hala import BENCHMARKS
+    from hala_release.stages.eval.tasks import BENCHMARKS
 
     _, tasks = _shipped_oall_v2()
     listed = [line.split("|")[1] for line in tasks]
@@ -178,7 +178,7 @@ def test_each_benchmark_runs_exactly_the_leaderboard_subsets(key):
 
 
 def test_oall_v2_suite_is_the_whole_list_and_hala_drops_alrage():
-    from hala_release.eval_tasks.hala import BENCHMARKS, SUITES
+    from hala_release.stages.eval.tasks import BENCHMARKS, SUITES
 
     _, tasks = _shipped_oall_v2()
     assert SUITES["oall-v2"] == [*SIX, "alrage_qa"] and SUITES["hala"] == SIX
@@ -189,7 +189,7 @@ def test_oall_v2_suite_is_the_whole_list_and_hala_drops_alrage():
 def test_alghafa_is_the_leaderboard_s_eight_subsets_not_lighteval_s_nine():
     from lighteval.tasks.multilingual.tasks import arabic
 
-    from hala_release.eval_tasks.hala import BENCHMARKS
+    from hala_release.stages.eval.tasks import BENCHMARKS
 
     ours = BENCHMARKS["alghafa"].subsets
     assert len(ours) == 8 and "mcq_exams_test_ar" not in ours
@@ -201,7 +201,7 @@ def test_every_listed_task_exists_in_the_installed_lighteval():
     """A lighteval upgrade that renames or drops a leaderboard task fails here (and hala.py refuses to load)."""
     from lighteval.tasks.multilingual.tasks import arabic
 
-    from hala_release.eval_tasks.hala import BENCHMARKS, benchmark_of
+    from hala_release.stages.eval.tasks import BENCHMARKS, benchmark_of
 
     _, tasks = _shipped_oall_v2()
     available = {config.name: config for config in arabic.TASKS_TABLE}
@@ -219,7 +219,7 @@ def test_translation_prompt_is_lighteval_translation_template():
     from lighteval.tasks.templates.utils.formulation import CFFormulation
     from lighteval.utils.language import Language
 
-    from hala_release.eval_tasks.hala import BENCHMARKS
+    from hala_release.stages.eval.tasks import BENCHMARKS
 
     row = _rows("hala-release/mmlu-en-ar/data/test.jsonl")[0]
     for key, (source, target) in {"mmlu_translation_en_ar": ("en", "ar"), "mmlu_translation_ar_en": ("ar", "en")}.items():
@@ -334,7 +334,7 @@ def test_corpus_chrf_scores_every_sample_unlike_lighteval_0_13():
     from lighteval.metrics.metrics_corpus import CorpusLevelTranslationMetric
     from lighteval.metrics.sample_preparator import GenerativeCorpusMetricInput
 
-    from hala_release.eval_tasks.hala import BLEU, CHRF_PLUS, SacreBleuCorpusMetric
+    from hala_release.stages.eval.tasks import BLEU, CHRF_PLUS, SacreBleuCorpusMetric
 
     items = [GenerativeCorpusMetricInput(golds=["ما أطول نهر في العالم؟"], preds=["ما أطول نهر في العالم؟"]),
              GenerativeCorpusMetricInput(golds=["في أي مدينة تقع الكعبة؟"], preds=["cap cap cap"])]
@@ -353,8 +353,8 @@ def test_corpus_chrf_scores_every_sample_unlike_lighteval_0_13():
 
 @pytest.mark.slow
 def test_prediction_cache_is_keyed_by_the_model_content(tmp_path):
-    from hala_release.eval import run_eval
-    from hala_release.tiny import build_tiny_model
+    from hala_release.stages.eval.run import run_eval
+    from hala_release.stages.tiny_model.run import build_tiny_model
 
     model = build_tiny_model(tmp_path / "model", arch="llama", layers=1, seed=0)
     suite = _suite_file(tmp_path, "arabic_exams")
@@ -414,7 +414,7 @@ def test_cli_eval_writes_model_index_into_the_card_and_pushes(model_copy, tmp_pa
     assert stored.model_index_name == "hala-test/tiny-lfm2"
     assert {(r["dataset_type"], r["metric_value"]) for r in stored.eval_results} == {
         (k[0], v.metric_value) for k, v in results.items()}
-    from hala_release.publish import push_artifact
+    from hala_release.hub.publish import push_artifact
 
     push_artifact(model_copy, "hala-test/tiny-lfm2-evaluated", "model")
     pushed = ModelCard.load("hala-test/tiny-lfm2-evaluated")
@@ -434,8 +434,8 @@ def test_model_card_of_a_run_that_was_not_pushed(tiny_lfm2, tmp_path):
     """Without --push-results there is no results URL: huggingface_hub's EvalResult refuses a source name alone."""
     from huggingface_hub import EvalResult
 
-    from hala_release.eval import attach_to_model_card
-    from hala_release.eval_report import model_index_results
+    from hala_release.stages.eval.run import attach_to_model_card
+    from hala_release.stages.eval.report import model_index_results
 
     (local,) = model_index_results(_exams_summary(0.5))
     EvalResult(**local)  # valid as it is
@@ -465,7 +465,7 @@ def test_cli_eval_updates_the_model_card_without_pushing(tiny_lfm2, tmp_path, ca
 
 
 def test_merging_eval_results_replaces_same_dataset_and_metric():
-    from hala_release.eval_report import merge_eval_results
+    from hala_release.stages.eval.report import merge_eval_results
 
     old = [{"dataset_type": "a", "metric_type": "acc_norm", "metric_value": 1},
            {"dataset_type": "b", "metric_type": "bleu", "metric_value": 2}]
@@ -477,7 +477,7 @@ def test_merging_eval_results_replaces_same_dataset_and_metric():
 
 @pytest.mark.slow
 def test_benchmark_read_from_the_hub_at_a_pinned_revision(tiny_llama, hub, tmp_path):
-    from hala_release.eval import run_eval
+    from hala_release.stages.eval.run import run_eval
 
     hub.add_user("oall-maintainer", "hf_oall_token", orgs=["OALL"])
     api = HfApi(token="hf_oall_token")
@@ -512,7 +512,7 @@ def test_report_compares_models_with_published_scores(hala_run, llama_run, trans
 
 
 def test_report_refuses_what_is_not_eval_output(openorca_artifact, tmp_path):
-    from hala_release.eval_report import build_report
+    from hala_release.stages.eval.report import build_report
 
     with pytest.raises(HalaError, match="not `hala-release eval`"):
         build_report([str(openorca_artifact)], tmp_path / "r")
@@ -521,7 +521,7 @@ def test_report_refuses_what_is_not_eval_output(openorca_artifact, tmp_path):
 # --- errors ----------------------------------------------------------------------------------------------------
 
 def test_unknown_task_lists_the_valid_ones(tmp_path):
-    from hala_release.eval import parse_suite
+    from hala_release.stages.eval.run import parse_suite
 
     with pytest.raises(UsageError) as err:
         parse_suite(str(_suite_file(tmp_path, "alghafa", "aratrust:Ethic")))
@@ -533,7 +533,7 @@ def test_unknown_task_lists_the_valid_ones(tmp_path):
 
 
 def test_suite_file_expands_benchmarks_and_single_subsets(tmp_path):
-    from hala_release.eval import parse_suite
+    from hala_release.stages.eval.run import parse_suite
 
     requests = parse_suite(str(_suite_file(tmp_path, "# comment", "alghafa|0", "community|aratrust:Ethics|0",
                                            "aratrust:Privacy", "madinah_qa|3")))
@@ -544,8 +544,8 @@ def test_suite_file_expands_benchmarks_and_single_subsets(tmp_path):
 def test_model_that_is_not_a_causal_lm_is_refused(tmp_path, openorca_artifact, tiny_llama):
     from transformers import BertConfig, T5Config
 
-    from hala_release.eval import check_causal_lm
-    from hala_release.refs import resolve
+    from hala_release.stages.eval.run import check_causal_lm
+    from hala_release.core.refs import resolve
 
     BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
                architectures=["BertForMaskedLM"]).save_pretrained(tmp_path / "bert")
@@ -563,7 +563,7 @@ def test_model_that_is_not_a_causal_lm_is_refused(tmp_path, openorca_artifact, t
 
 
 def test_missing_data_is_named_with_the_fix(tmp_path):
-    from hala_release.eval import TaskRequest, plan_data
+    from hala_release.stages.eval.run import TaskRequest, plan_data
 
     (tmp_path / "mirror").mkdir()
     with pytest.raises(HalaError, match=r"missing data for AlGhafa: .*OALL/AlGhafa-Arabic-LLM-Benchmark-Native does "
@@ -582,7 +582,7 @@ def test_missing_data_is_named_with_the_fix(tmp_path):
 def test_backend_and_option_mistakes(tiny_lfm2, tmp_path):
     import torch
 
-    from hala_release.eval import run_eval
+    from hala_release.stages.eval.run import run_eval
 
     if not torch.cuda.is_available():
         with pytest.raises(HalaError, match="--backend vllm needs a CUDA GPU"):
@@ -599,7 +599,7 @@ def test_backend_and_option_mistakes(tiny_lfm2, tmp_path):
 
 
 def test_summary_numbers_are_plain_means():
-    from hala_release.eval_report import summarize
+    from hala_release.stages.eval.report import summarize
 
     acc = "acc:logprob_normalization=LogProbCharNorm(name='norm', ignore_first_space=False)"
     results = {"results": {"a:x|0": {acc: 0.5}, "a:y|0": {acc: 1.0}, "b|0": {acc: 0.0}, "a:_average|0": {acc: 0.75},

@@ -183,7 +183,7 @@ def _fields_data(world: Path, dest: Path) -> None:
 
 def _benchmarks_mirror(world: Path, dest: Path) -> None:
     """A --data-dir mirror holding the MMLU EN<->AR set (eval_tasks/README.md): the shipped rows stand in."""
-    from hala_release.eval_tasks import fixtures_root
+    from hala_release.resources.eval_tasks import fixtures_root
 
     shutil.copytree(fixtures_root() / "hala-release" / "mmlu-en-ar", dest / "hala-release" / "mmlu-en-ar")
 
@@ -257,7 +257,7 @@ def seed(repo_id: str, world: Path, scratch: Path) -> None:
     """Put a stand-in under `repo_id` unless the Hub has that repo: our push code for artifacts, else an upload."""
     from huggingface_hub import HfApi
 
-    from hala_release.publish import push_artifact
+    from hala_release.hub.publish import push_artifact
 
     repo_type, source, tag = SEEDS[repo_id]
     api = HfApi(token=SEEDER_TOKEN)

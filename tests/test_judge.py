@@ -10,15 +10,15 @@ import torch
 from huggingface_hub import DatasetCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hala_release.chunked import work_dir_for
+from hala_release.executors.chunks import work_dir_for
 from stage_helpers import kill_after_chunks, run_cli, split_rows
-from hala_release.errors import HalaError
-from hala_release.judge import verdict_token_ids
-from hala_release.pair_filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
-from hala_release.prompts import load_template
-from hala_release.provenance import read_provenance
-from hala_release.sample_data import export_sample, read_sample
-from hala_release.text import normalise
+from hala_release.core.errors import HalaError
+from hala_release.stages.judge.run import verdict_token_ids
+from hala_release.stages.judge.filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
+from hala_release.core.prompts import load_template
+from hala_release.core.provenance import read_provenance
+from hala_release.stages.sample_data.run import export_sample, read_sample
+from hala_release.core.text import normalise
 
 # The deliberately bad rows of the shipped OPUS-100 sample (hala_release/samples/README.md); 66 and 74 are
 # fluent but wrong translations that only a judge can catch.

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from hala_release.cards import validate_metadata
-from hala_release.licenses import KNOWN_LICENSES, LICENSE_NAME, SourceLicense, carry_forward, rank
+from hala_release.artifacts.card import validate_metadata
+from hala_release.core.licenses import KNOWN_LICENSES, LICENSE_NAME, SourceLicense, carry_forward, rank
 
 
 def test_most_restrictive_wins_and_names_its_source():
@@ -96,8 +96,8 @@ def test_invalid_license_names_are_refused():
 
 
 def test_input_licence_finds_the_text_and_links_hub_files_at_their_commit(tmp_path):
-    from hala_release.model_io import input_license
-    from hala_release.refs import Ref, ResolvedRef
+    from hala_release.artifacts.inputs import input_license
+    from hala_release.core.refs import Ref, ResolvedRef
 
     (tmp_path / "README.md").write_text("---\nlicense: other\nlicense_name: custom-1.0\nlicense_link: ../secret\n---\n")
     (tmp_path.parent / "secret").write_text("not the input's")

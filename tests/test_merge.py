@@ -11,11 +11,11 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from hala_release.cli import main
-from hala_release.errors import HalaError
-from hala_release.merge import MERGEKIT_CONFIG_FILE, merge_models
-from hala_release.provenance import read_provenance
-from hala_release.publish import push_artifact
-from hala_release.refs import resolve
+from hala_release.core.errors import HalaError
+from hala_release.stages.merge.run import MERGEKIT_CONFIG_FILE, merge_models
+from hala_release.core.provenance import read_provenance
+from hala_release.hub.publish import push_artifact
+from hala_release.core.refs import resolve
 
 SLERP_DOT_THRESHOLD = 0.9995  # nearly parallel tensors are interpolated linearly (mergekit's documented rule)
 TOLERANCE = 1e-6  # float32 weights; measured worst difference is ~1e-8

@@ -9,13 +9,13 @@ from huggingface_hub import DatasetCard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hala_release.artifacts import build_artifact
+from hala_release.artifacts.build import build_artifact
 from hala_release.cli import main
 from stage_helpers import run_cli, split_rows
-from hala_release.mix import PHRASINGS, MixConfig, build_examples, split_groups
-from hala_release.provenance import CardFacts, read_provenance
-from hala_release.sample_data import export_sample, read_sample
-from hala_release.text import normalise
+from hala_release.stages.mix.run import PHRASINGS, MixConfig, build_examples, split_groups
+from hala_release.core.provenance import CardFacts, read_provenance
+from hala_release.stages.sample_data.run import export_sample, read_sample
+from hala_release.core.text import normalise
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hala_release.cards import check_card_text, parse_card_metadata
+from hala_release.artifacts.card import check_card_text, parse_card_metadata
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError
-from hala_release.lineage import build_lineage
-from hala_release.pipeline import RUN_LOG, explain, load_plan, run_pipeline
-from hala_release.provenance import read_provenance
-from hala_release.publish import check_space_folder
-from hala_release.refs import folder_content_hash
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.hub.lineage import build_lineage
+from hala_release.pipeline.run import RUN_LOG, explain, load_plan, run_pipeline
+from hala_release.core.provenance import read_provenance
+from hala_release.hub.publish import check_space_folder
+from hala_release.core.refs import folder_content_hash
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "recipes" / "tiny.yaml"
@@ -85,7 +85,7 @@ def _no_downloads(monkeypatch):
     (The patches are on objects looked up at call time, so no module keeps a patched function afterwards.)"""
     import huggingface_hub
 
-    import hala_release.refs as refs
+    import hala_release.core.refs as refs
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"dry run tried to reach the Hub: {args[:2]}")
@@ -130,7 +130,7 @@ def test_tiny_dry_run_counts_sample_rows(monkeypatch, tmp_path, capsys):
     _no_downloads(monkeypatch)
     lines = explain(TINY, output_dir=tmp_path / "tiny")
     text = "\n".join(lines)
-    from hala_release.sample_data import read_sample
+    from hala_release.stages.sample_data.run import read_sample
 
     assert f"{len(read_sample('openorca')):,} rows x" in text and f"{len(read_sample('opus100-ar-en')):,} pairs" in text
     assert sum(line[:3].strip().rstrip(".").isdigit() for line in lines) == len(load_plan(TINY).stages)
@@ -297,7 +297,7 @@ def test_tiny_demo_folder_serves_the_recipe_models(tiny_run):
 
     from gradio_client import Client
 
-    from hala_release.demo import launch_demo
+    from hala_release.stages.demo.run import launch_demo
 
     _, out = tiny_run
     with socket.socket() as sock:

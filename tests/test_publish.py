@@ -5,12 +5,12 @@ import shutil
 import pytest
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 
-from hala_release.cards import card_metadata, render_card
+from hala_release.artifacts.card import card_metadata, render_card
 from stage_helpers import run_cli
-from hala_release.errors import HalaError
-from hala_release.provenance import read_provenance
-from hala_release.publish import push_artifact
-from hala_release.refs import iter_content_files, resolve
+from hala_release.core.errors import HalaError
+from hala_release.core.provenance import read_provenance
+from hala_release.hub.publish import push_artifact
+from hala_release.core.refs import iter_content_files, resolve
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_persistent_server_errors_leave_the_remote_unchanged(openorca_artifact, 
 def test_network_failure_is_one_clear_line(openorca_artifact, as_tester, monkeypatch, capsys):
     from huggingface_hub import constants
 
-    from hala_release import publish
+    from hala_release.hub import publish
 
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setattr(publish, "BASE_WAIT_SECONDS", 0.01)

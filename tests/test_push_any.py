@@ -12,7 +12,7 @@ import shutil
 import pytest
 from huggingface_hub import DatasetCard, HfApi, ModelCard, hf_hub_download
 
-from hala_release.refs import folder_content_hash
+from hala_release.core.refs import folder_content_hash
 from stage_helpers import run_cli
 
 ROWS = {
@@ -153,7 +153,7 @@ def test_save_to_disk_dataset_dict_becomes_parquet_shards(tmp_path, as_tester, h
 def test_save_to_disk_is_sharded_by_size(tmp_path, as_tester, hub, capsys, monkeypatch):
     from datasets import Dataset
 
-    from hala_release import foreign
+    from hala_release.hub import foreign
 
     monkeypatch.setattr(foreign, "MAX_SHARD_BYTES", 2_000)
     rows = [{"text": "x" * 100, "n": i} for i in range(60)]

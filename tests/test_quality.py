@@ -2,8 +2,8 @@
 
 import pytest
 
-from hala_release.quality import GateConfig, check, script_ratio
-from hala_release.segment import segments, split
+from hala_release.engines.quality import GateConfig, check, script_ratio
+from hala_release.core.segment import segments, split
 
 GATES = GateConfig()
 

@@ -10,11 +10,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError
-from hala_release.provenance import read_provenance
-from hala_release.publish import push_artifact
-from hala_release.quantize import VERIFY_PROMPTS, check_scheme, compare_logits, quantize_model
-from hala_release.refs import resolve
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.provenance import read_provenance
+from hala_release.hub.publish import push_artifact
+from hala_release.stages.quantize.run import VERIFY_PROMPTS, check_scheme, compare_logits, quantize_model
+from hala_release.core.refs import resolve
 
 
 @pytest.fixture(scope="module")

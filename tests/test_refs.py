@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError
-from hala_release.refs import folder_content_hash, parse_ref, resolve
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.refs import folder_content_hash, parse_ref, resolve
 
 
 @pytest.mark.parametrize("text, repo_type, expected", [

@@ -2,8 +2,8 @@
 
 import pytest
 
-from hala_release.provenance import read_provenance
-from hala_release.sample_data import SAMPLES, export_sample, read_sample
+from hala_release.core.provenance import read_provenance
+from hala_release.stages.sample_data.run import SAMPLES, export_sample, read_sample
 
 LAYOUTS = {
     "openorca": {"id", "system_prompt", "question", "response"},

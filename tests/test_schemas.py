@@ -2,9 +2,9 @@
 
 import pytest
 
-from hala_release.errors import UsageError
-from hala_release.sample_data import read_sample
-from hala_release.schemas import SCHEMAS, choose_schema
+from hala_release.core.errors import UsageError
+from hala_release.stages.sample_data.run import read_sample
+from hala_release.core.schemas import SCHEMAS, choose_schema
 
 EXPECTED = {"openorca": "openorca", "hermes3": "sharegpt", "tulu3": "messages", "realign-alpaca": "alpaca",
             "scp116k": "scp", "lamini": "lamini", "gptj-pairwise": "pairwise", "opus100-ar-en": "parallel"}

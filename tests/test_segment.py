@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hala_release.segment import LostSpanError, Segment, join, restore, segments, split
+from hala_release.core.segment import LostSpanError, Segment, join, restore, segments, split
 
 EXAMPLE = """# Getting started
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hala_release.text import SameTextGroups, hold_out, normalise, normalise_array, text_key
+from hala_release.core.text import SameTextGroups, hold_out, normalise, normalise_array, text_key
 
 ARABIC_BLOCKS = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x0870, 0x08FF))
 

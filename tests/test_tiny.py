@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hala_release.errors import UsageError
-from hala_release.provenance import read_provenance
-from hala_release.tiny import build_tiny_model
+from hala_release.core.errors import UsageError
+from hala_release.core.provenance import read_provenance
+from hala_release.stages.tiny_model.run import build_tiny_model
 
 
 @pytest.mark.parametrize("fixture, arch_class", [("tiny_lfm2", "Lfm2ForCausalLM"), ("tiny_llama", "LlamaForCausalLM")])

@@ -12,14 +12,14 @@ import yaml
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
-from hala_release.artifacts import build_artifact
+from hala_release.artifacts.build import build_artifact
 from hala_release.cli import main
-from hala_release.errors import HalaError, UsageError
-from hala_release.provenance import CardFacts, read_provenance
-from hala_release.publish import push_artifact
-from hala_release.refs import resolve
-from hala_release.sample_data import export_sample, read_sample
-from hala_release.train import load_recipe, train_model, work_dir_for
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.provenance import CardFacts, read_provenance
+from hala_release.hub.publish import push_artifact
+from hala_release.core.refs import resolve
+from hala_release.stages.sample_data.run import export_sample, read_sample
+from hala_release.stages.train.run import load_recipe, train_model, work_dir_for
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "train"
 TINY = RECIPES / "tiny-sft.yaml"
@@ -108,7 +108,7 @@ def _custom_licensed_copy(model: Path, target: Path) -> Path:
     """A never-pushed copy of a model whose card says `other` (like LFM2's `lfm1.0`) and ships the text as LICENSE."""
     import shutil
 
-    from hala_release.cards import update_card_facts
+    from hala_release.artifacts.card import update_card_facts
 
     shutil.copytree(model, target, ignore=shutil.ignore_patterns(".cache"))
     (target / "LICENSE").write_text("LFM Open License v1.0 (test copy)\n")

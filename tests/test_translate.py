@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from hala_release.artifacts import build_artifact
+from hala_release.artifacts.build import build_artifact
 from stage_helpers import kill_after_chunks, run_cli, split_rows
-from hala_release.provenance import CardFacts, read_provenance
-from hala_release.refs import folder_content_hash
-from hala_release.sample_data import SAMPLES, export_sample, read_sample
-from hala_release.chunked import work_dir_for
+from hala_release.core.provenance import CardFacts, read_provenance
+from hala_release.core.refs import folder_content_hash
+from hala_release.stages.sample_data.run import SAMPLES, export_sample, read_sample
+from hala_release.executors.chunks import work_dir_for
 
 FORMATTED = [
     {"id": "a", "text": "# Binary search\n\n```python\ndef search(xs, x):\n    return xs.index(x)\n```\n\nIt is fast."},

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .base import Engine, Generation, Request, Sampling, Scorer
+from hala_release.core.errors import UsageError
+from hala_release.engines.base import Engine, Generation, Request, Sampling, Scorer
 
 ENGINES = ("vllm", "openai", "transformers", "dry-run", "echo")  # echo: benchmarks and tests only
 # Requests per engine call when the user does not say: vLLM schedules (and shares prompt prefixes) inside one big
@@ -22,11 +22,11 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
                 tensor_parallel_size: int = 1, vllm_options: dict | None = None) -> Engine:
     """Build the named engine; `model` is a local folder (vllm/transformers) or a served model name (openai)."""
     if name == "dry-run":
-        from .dry_run import DryRunEngine
+        from hala_release.engines.dry_run import DryRunEngine
 
         return DryRunEngine()
     if name == "echo":
-        from .echo import EchoEngine
+        from hala_release.engines.echo import EchoEngine
 
         return EchoEngine()
     if model is None:
@@ -34,17 +34,17 @@ def make_engine(name: str, model: Path | str | None = None, *, trust_remote_code
     if tensor_parallel_size > 1 and name != "vllm":
         raise UsageError(f"--tensor-parallel-size is a vLLM option; the {name} engine runs on one device")
     if name == "transformers":
-        from .hf_transformers import TransformersEngine
+        from hala_release.engines.hf_transformers import TransformersEngine
 
         return TransformersEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype)
     if name == "vllm":
-        from .vllm_offline import VllmEngine
+        from hala_release.engines.vllm_offline import VllmEngine
 
         options = {**({"tensor_parallel_size": tensor_parallel_size} if tensor_parallel_size > 1 else {}),
                    **(vllm_options or {})}
         return VllmEngine(Path(model), trust_remote_code=trust_remote_code, dtype=dtype, **options)
     if name == "openai":
-        from .openai_server import OpenAIEngine
+        from hala_release.engines.openai_server import OpenAIEngine
 
         return OpenAIEngine(str(model), api_base=api_base, concurrency=concurrency)
     raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")

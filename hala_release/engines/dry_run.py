@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Generation, Request, Sampling
+from hala_release.engines.base import Generation, Request, Sampling
 
 
 class DryRunEngine:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import string
 
-from ..errors import HalaError
-from .base import Generation, Request, Sampling
+from hala_release.core.errors import HalaError
+from hala_release.engines.base import Generation, Request, Sampling
 
 # 26 letters of the Arabic alphabet, in order; upper and lower case map alike.
 _ARABIC = "ابتثجحخدذرزسشصضطظعغفقكلمنه"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Generation, Request, Sampling
+from hala_release.engines.base import Generation, Request, Sampling
 
 
 class TransformersEngine:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import HalaError
-from .base import Generation, Request, Sampling
+from hala_release.core.errors import HalaError
+from hala_release.engines.base import Generation, Request, Sampling
 
 
 class VllmEngine:

@@ -32,7 +32,7 @@ import gradio as gr
 try:
     from hala_segment import MARKER_RE, LostSpanError, join, restore, segments, split
 except ImportError:  # running straight from a hala-release checkout, where the package is installed
-    from hala_release.segment import MARKER_RE, LostSpanError, join, restore, segments, split
+    from hala_release.core.segment import MARKER_RE, LostSpanError, join, restore, segments, split
 
 ROLES = ("chat", "translator")
 DEFAULT_MODELS = {"chat": "hammh0a/Hala-1.2B", "translator": "hammh0a/Hala-1.2B-EN-AR-Translator"}

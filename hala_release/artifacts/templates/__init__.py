@@ -1,0 +1,1 @@
+"""Jinja templates of dataset and model cards (package data)."""

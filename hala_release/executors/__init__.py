@@ -1,0 +1,1 @@
+"""Executors: numbered resumable chunks run locally, as Slurm shards, or on Ray."""

@@ -1,0 +1,214 @@
+"""Resumable chunked execution shared by the dataset stages (translate, judge).
+
+A stage's rows are cut into numbered chunks. A finished chunk is a Parquet file (plus its stats) written
+atomically into a work folder beside the output; a rerun skips finished chunks, so "resume" is "run the same
+command again". A plan file pins what the chunks were made from, so chunks of another configuration or input
+revision are never mixed in. Runners (one engine each) process chunks in this process, in forked workers,
+or on Ray; the stage then streams the chunks, in order, into its artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+from hala_release.artifacts.build import write_atomic
+from hala_release.core.errors import HalaError
+
+ROWS_PER_FILE = 1_000_000
+
+
+class Runner(Protocol):
+    def run(self, index: int) -> dict[str, Any]:
+        """Process chunk `index`, write it with `write_chunk`, return its stats (with a "rows" count)."""
+
+    def close(self) -> None: ...
+
+
+def work_dir_for(output: Path) -> Path:
+    """Chunks live beside the output (same filesystem, so Slurm tasks and reruns find them)."""
+    return output.parent / f".hala-work-{output.name}"
+
+
+def open_plan(output: Path, identity: dict[str, Any], rows: int, chunk_size: int) -> dict[str, Any]:
+    """Create the work folder's plan, or check that an existing one was made from the same `identity`."""
+    work = work_dir_for(output)
+    plan = {**identity, "rows": rows, "chunk_size": chunk_size, "chunks": math.ceil(rows / chunk_size)}
+    plan_file = work / "plan.json"
+    existing = json.loads(plan_file.read_text()) if plan_file.exists() else None
+    if existing is not None and {k: existing.get(k) for k in plan} != plan:
+        if any(work.glob("chunk-*.parquet")):
+            raise HalaError(f"{work} holds chunks from a different configuration or input revision: delete it "
+                            f"to start over, or rerun with the original settings to resume")
+        existing = None  # nothing was finished under the old plan (e.g. a run that stopped on a typo)
+    if existing is None:
+        work.mkdir(parents=True, exist_ok=True)
+        write_atomic(plan_file, json.dumps(plan, indent=2).encode())
+    return {**plan, "work_dir": str(work)}
+
+
+def chunk_bounds(plan: dict[str, Any], index: int) -> tuple[int, int]:
+    start = index * plan["chunk_size"]
+    return start, min(start + plan["chunk_size"], plan["rows"])
+
+
+def chunk_path(plan: dict[str, Any], index: int) -> Path:
+    return Path(plan["work_dir"]) / f"chunk-{index:06d}.parquet"
+
+
+def chunk_done(plan: dict[str, Any], index: int) -> bool:
+    return chunk_path(plan, index).exists()
+
+
+def shard_todo(plan: dict[str, Any], num_shards: int, shard_index: int) -> list[int]:
+    """This shard's unfinished chunks (shard i takes every num_shards-th chunk)."""
+    return [i for i in range(plan["chunks"]) if i % num_shards == shard_index and not chunk_done(plan, i)]
+
+
+def write_chunk(plan: dict[str, Any], index: int, table, stats: dict[str, Any]) -> None:
+    """Stats first, then the Parquet file: its existence is the completion marker."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_atomic(chunk_path(plan, index).with_suffix(".json"), json.dumps(stats).encode())
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_atomic(chunk_path(plan, index), sink.getvalue().to_pybytes())
+
+
+def chunk_tables(plan: dict[str, Any]) -> Iterator:
+    import pyarrow.parquet as pq
+
+    for index in range(plan["chunks"]):
+        yield pq.read_table(chunk_path(plan, index))
+
+
+def total_stats(plan: dict[str, Any], nested: str = "failures") -> tuple[Counter, Counter]:
+    """Numbers summed over every chunk, and the `nested` counter (failures by reason) summed likewise."""
+    totals: Counter = Counter()
+    inner: Counter = Counter()
+    for index in range(plan["chunks"]):
+        stats = json.loads(chunk_path(plan, index).with_suffix(".json").read_text())
+        inner.update(stats.pop(nested, {}))
+        totals.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+    return totals, inner
+
+
+def run_local(make_runner: Callable[[], Runner], plan: dict[str, Any], todo: list[int], *, workers: int = 1,
+              desc: str = "chunks") -> None:
+    """Run `todo` chunks here, or in `workers` forked processes (each builds its own runner)."""
+    from tqdm.auto import tqdm
+
+    total = sum(b - a for a, b in (chunk_bounds(plan, i) for i in todo))
+    began = time.perf_counter()
+    tokens = 0
+    with tqdm(total=total, unit="rows", desc=desc, disable=None) as bar:
+        for stats in _results(make_runner, todo, workers):
+            tokens += stats.get("generated_tokens", 0)
+            bar.update(stats["rows"])
+            if tokens:
+                bar.set_postfix(tok_s=f"{tokens / max(1e-9, time.perf_counter() - began):.0f}")
+
+
+def _results(make_runner: Callable[[], Runner], todo: list[int], workers: int) -> Iterator[dict[str, Any]]:
+    if workers == 1:
+        runner = make_runner()
+        try:
+            for index in todo:
+                yield runner.run(index)
+        finally:
+            runner.close()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")  # children share the memory-mapped dataset
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(make_runner,)) as pool:
+        yield from pool.map(_run_in_worker, todo)
+
+
+_WORKER: dict[str, Runner] = {}
+
+
+def _start_worker(make_runner: Callable[[], Runner]) -> None:
+    _WORKER["runner"] = make_runner()
+
+
+def _run_in_worker(index: int) -> dict[str, Any]:
+    return _WORKER["runner"].run(index)
+
+
+def counter_delta(before: dict, after: Counter) -> dict:
+    """What a counter gained during one chunk."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def load_split(source, split: str, subset: str | None = None, limit: int | None = None):
+    """A split of a resolved dataset ref as a `datasets.Dataset`, with errors that name the fix.
+
+    The Arrow cache goes in a folder named after the source's pin: `datasets` keys its cache for a folder with a
+    README `configs` section on the relative file patterns, so two different folders of the same name would
+    otherwise share (and silently return) one cached copy.
+    """
+    from datasets import config as datasets_config
+    from datasets import load_dataset
+
+    cache = Path(datasets_config.HF_DATASETS_CACHE) / "hala-release" / hashlib.sha256(source.pin.encode()).hexdigest()[:20]
+    try:
+        dataset = load_dataset(str(source.path), subset, split=split, cache_dir=str(cache))
+    except ValueError as err:
+        message = str(err).splitlines()[0]
+        raise HalaError(f"cannot load split {split!r} (subset {subset!r}) from {source.ref.text}: {message}; "
+                        f"check --split and --subset") from None
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if len(dataset) == 0:
+        raise HalaError(f"split {split!r} of {source.ref.text} has no rows")
+    return dataset
+
+
+class SplitWriters:
+    """Parquet files per split, `ROWS_PER_FILE` rows each, named the way the Hub and `datasets` expect."""
+
+    def __init__(self, folder: Path, totals: dict[str, int], sample_split: str = "train"):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.totals, self.sample_split = folder, totals, sample_split
+        self.files = {name: max(1, math.ceil(rows / ROWS_PER_FILE)) for name, rows in totals.items()}
+        self.written: Counter = Counter()
+        self.writers: dict[str, Any] = {}
+        self.samples: list[dict] = []
+
+    def write(self, split: str, table) -> None:
+        import pyarrow.parquet as pq
+
+        from hala_release.artifacts.build import shorten_record
+
+        offset = 0
+        while offset < table.num_rows:
+            file_index = self.written[split] // ROWS_PER_FILE
+            room = ROWS_PER_FILE - self.written[split] % ROWS_PER_FILE
+            part = table.slice(offset, room)
+            key = f"{split}-{file_index}"
+            if key not in self.writers:
+                self._close_split(split)
+                path = self.folder / f"{split}-{file_index:05d}-of-{self.files[split]:05d}.parquet"
+                self.writers[key] = pq.ParquetWriter(path, table.schema)
+            self.writers[key].write_table(part)
+            if split == self.sample_split and len(self.samples) < 3:
+                self.samples.extend(shorten_record(r) for r in part.slice(0, 3 - len(self.samples)).to_pylist())
+            self.written[split] += part.num_rows
+            offset += part.num_rows
+
+    def _close_split(self, split: str) -> None:
+        for key in [k for k in self.writers if k.startswith(f"{split}-")]:
+            self.writers.pop(key).close()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()

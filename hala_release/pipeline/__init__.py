@@ -1,0 +1,1 @@
+"""`pipeline run`: a recipe of stages, planned and run in order."""

@@ -1,0 +1,197 @@
+"""The demo Space: stage it for the Hub (vendored segmentation, model ids) and run it locally.
+
+The Space's `app.py` runs where hala-release is not installed, yet must cut text exactly as the translate stage
+does. Rather than publish hala-release to PyPI just for that (or keep a hand-edited copy), staging copies
+`hala_release/segment.py` (standard library only) beside the app as `hala_segment.py`, so the repo keeps one
+source and every pushed Space carries the version it was pushed with. Staging also writes the chosen models
+into the README metadata (`models:`, `preload_from_hub:`) and `models.json`, which the app reads.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hala_release import __version__
+from hala_release.core.errors import HalaError, UsageError
+
+SPACE_DIR = Path(__file__).resolve().parents[3] / "spaces" / "demo"
+# Module name in the Space -> module of this package it is copied from.
+VENDORED = {"hala_segment": "segment"}
+MODELS_FILE = "models.json"
+MODEL_FILE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken", "README.md"]
+
+
+def default_space_dir() -> Path:
+    if not (SPACE_DIR / "app.py").exists():
+        raise HalaError(f"the demo Space is not at {SPACE_DIR} (it ships with the source checkout): pass --space "
+                        f"DIR with the folder holding app.py")
+    return SPACE_DIR
+
+
+def vendored_imports(folder: Path) -> list[str]:
+    """Vendored modules that the Space's Python files import (so a plain Space folder is left as it is)."""
+    wanted = set()
+    for path in sorted(Path(folder).glob("*.py")):
+        if path.stem in VENDORED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [])
+            wanted.update(name.split(".")[0] for name in names if name.split(".")[0] in VENDORED)
+    return sorted(wanted)
+
+
+def needs_staging(folder: Path, chat_model: str | None = None, translator: str | None = None) -> bool:
+    return bool(chat_model or translator or vendored_imports(folder))
+
+
+def _hub_model(ref_text: str, role: str, check: bool) -> tuple[str, str | None]:
+    """A model ref a Space can load: a Hub id, optionally @revision, that exists (when `check`)."""
+    from hala_release.core.refs import hub_errors, parse_ref
+
+    ref = parse_ref(ref_text, "model")
+    if ref.is_local:
+        raise UsageError(f"--{'chat-model' if role == 'chat' else role} {ref_text!r} is a local folder, which a Space "
+                         f"cannot read: push it first (hala-release push-model {ref_text} --repo-id ORG/NAME) and "
+                         f"pass ORG/NAME")
+    if ref.repo_type != "model" or ref.path_in_repo:
+        raise UsageError(f"{ref_text!r} is not a model repo id: pass org/name or org/name@revision")
+    if check:
+        from huggingface_hub import HfApi
+
+        with hub_errors(ref):
+            HfApi().repo_info(ref.repo_id, repo_type="model", revision=ref.revision)
+    return ref.repo_id, ref.revision
+
+
+def stage_space(folder: Path | str, output: Path | str, *, chat_model: str | None = None,
+                translator: str | None = None, check_models: bool = True) -> Path:
+    """Copy a Space folder to `output` as it will be pushed: content files only, vendored modules written from
+    this package, and the given models recorded in README metadata and models.json. Validated before returning."""
+    from hala_release.hub.publish import check_space_folder
+    from hala_release.core.refs import iter_content_files
+
+    folder, output = Path(folder).expanduser().resolve(), Path(output).expanduser().resolve()
+    check_space_folder(folder)  # errors name the user's folder, not the staging copy
+    models = {role: _hub_model(ref, role, check_models)
+              for role, ref in (("chat", chat_model), ("translator", translator)) if ref}
+    if output.exists():
+        raise HalaError(f"{output} already exists: stage into a new folder")
+    for path in iter_content_files(folder):
+        relative = path.relative_to(folder)
+        if path.suffix in {".pyc", ".pyo"} or relative.parts[0] in {"tests", "test"} or \
+                (len(relative.parts) == 1 and path.stem in VENDORED and path.suffix == ".py"):
+            continue  # never ship caches or tests, and never a stale hand-made copy of a vendored module
+        (output / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, output / relative)
+    for name in vendored_imports(folder):
+        _write_vendored(name, output / f"{name}.py")
+    if models:
+        _record_models(output, models)
+    check_space_folder(output)
+    return output
+
+
+def _write_vendored(name: str, target: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "core" / f"{VENDORED[name]}.py"
+    header = (f"# Copied from hala_release/{source.name} by hala-release {__version__} when this Space was staged.\n"
+              f"# Do not edit: change hala_release/{source.name} and push the Space again.\n")
+    target.write_text(header + source.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _record_models(folder: Path, models: dict[str, tuple[str, str | None]]) -> None:
+    """models.json for the app (env variables still win) and README metadata for the Hub (links, preloading)."""
+    from huggingface_hub import SpaceCard
+
+    models_file = folder / MODELS_FILE
+    written = json.loads(models_file.read_text(encoding="utf-8")) if models_file.exists() else {}
+    for role, (repo_id, revision) in models.items():
+        written[role] = f"{repo_id}@{revision}" if revision else repo_id
+    models_file.write_text(json.dumps(written, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    card = SpaceCard.load(folder / "README.md")
+    ids = list(dict.fromkeys(value.partition("@")[0] for value in written.values()))
+    card.data.models = ids
+    # Downloaded when the Space is built, so it starts serving sooner. A pinned revision is fetched at run time.
+    card.data.preload_from_hub = [value for value in written.values() if "@" not in value] or None
+    card.save(folder / "README.md")
+
+
+def load_app(folder: Path):
+    """Import a staged Space's app.py as a module (its folder first on sys.path, for the vendored modules)."""
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location("hala_demo_app", folder / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class RunningDemo:
+    url: str
+    demo: Any
+    app: Any  # the app module
+    staged: Path
+
+    def wait_until_loaded(self, timeout: float = 300.0) -> None:
+        for slot in self.demo.hala_app.slots.values():
+            if not slot.wait(timeout):
+                raise HalaError(f"the {slot.role} model {slot.name} did not load within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self.demo.close()
+        sys.path[:] = [entry for entry in sys.path if entry != str(self.staged)]
+        shutil.rmtree(self.staged.parent, ignore_errors=True)
+
+
+def _resolve_model(ref_text: str) -> tuple[str, str]:
+    """Local path for the app and the name the page shows (Hub id @ pinned commit, or the folder)."""
+    from hala_release.artifacts.inputs import read_config, require_safetensors
+    from hala_release.core.refs import resolve
+
+    resolved = resolve(ref_text, "model", allow_patterns=MODEL_FILE_PATTERNS)
+    read_config(resolved.path, ref_text)
+    require_safetensors(resolved.path, ref_text)
+    name = f"{resolved.hub_id}@{resolved.pin[:12]}" if resolved.hub_id else str(resolved.path)
+    return str(resolved.path), name
+
+
+def launch_demo(chat_model: str | None = None, translator: str | None = None, *, host: str = "127.0.0.1",
+                port: int | None = 7860, space: Path | str | None = None, block: bool = True) -> RunningDemo:
+    """Run the Space locally: stage it (vendored segmentation), resolve both models through refs (Hub snapshot
+    pinned to a commit, or a folder), and serve on host:port. With block=False it returns once serving."""
+    folder = Path(space).expanduser().resolve() if space else default_space_dir()
+    given = {role: ref for role, ref in (("chat", chat_model), ("translator", translator)) if ref}
+    resolved = {role: _resolve_model(ref) for role, ref in given.items()}  # a wrong ref fails before any import
+    work = Path(tempfile.mkdtemp(prefix="hala-demo-"))
+    try:
+        staged = stage_space(folder, work / "space", check_models=False)
+        module = load_app(staged)
+        for role, ref in module.configured_models().items():  # the app's own defaults (env, models.json, HALA)
+            if role not in resolved:
+                resolved[role] = _resolve_model(ref)
+        demo = module.build_demo(resolved["chat"][0], resolved["translator"][0],
+                                 names={role: name for role, (_, name) in resolved.items()})
+        module.launch(demo, server_name=host, server_port=port, prevent_thread_lock=True, quiet=not block,
+                      ssr_mode=False)
+    except BaseException:
+        sys.path[:] = [entry for entry in sys.path if entry != str(work / "space")]
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    running = RunningDemo(url=demo.local_url, demo=demo, app=module, staged=staged)
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            running.close()
+    return running

@@ -1,0 +1,238 @@
+"""The judge stage: filter a parallel corpus with cheap filters, then an LLM judge's ACCEPT/REJECT probability.
+
+The score of a pair is P(ACCEPT) / (P(ACCEPT) + P(REJECT)) for the judge's next token after the prompt, read
+from the model's probabilities rather than parsed from text: deterministic, works with any chat model, and a
+threshold users can tune. Scores do not depend on the threshold, so changing it reuses the scored chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hala_release.artifacts.build import build_artifact, config_hash
+from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan, run_local,
+                      shard_todo, total_stats, write_chunk)
+from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
+from hala_release.core.errors import HalaError, UsageError
+from hala_release.stages.judge.filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
+
+log = logging.getLogger(__name__)
+REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
+                   "threshold", "tensor_parallel_size"}
+
+
+class JudgeConfig(BaseModel):
+    """Every option of `hala-release judge`; the one definition for CLI, recipes and Python."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    judge: str
+    output: str
+    source_lang: str = "en"
+    target_lang: str = "ar"
+    source_field: str | None = None  # flat columns instead of a `translation` {lang: text} column
+    target_field: str | None = None
+    split: str = "train"
+    subset: str | None = None
+    limit: int | None = None
+    threshold: float = 0.5
+    engine: str = "vllm"
+    prompt_template: str = "hala-judge"
+    verdicts: tuple[str, str] = ("ACCEPT", "REJECT")
+    filters: PairFilterConfig = Field(default_factory=PairFilterConfig)
+    batch_size: int | None = None  # pairs per engine call; default by engine (engines.DEFAULT_BATCH_SIZE)
+    chunk_size: int = 1000
+    num_shards: int = 1
+    shard_index: int = 0
+    workers: int = 1
+    dtype: str = "auto"
+    tensor_parallel_size: int = 1  # vLLM: GPUs one engine spans
+    trust_remote_code: bool = False
+    overwrite: bool = False
+    push_to_hub: str | None = None
+
+    def result_config(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if k not in SCHEDULING_KEYS}
+
+
+def pair_columns(dataset, config: JudgeConfig):
+    """The two language sides as Arrow arrays, with an error naming the columns when they are not there."""
+    import pyarrow.compute as pc
+
+    table = dataset.with_format("arrow")[:]
+    columns = table.column_names
+    if config.source_field or config.target_field:
+        missing = [f for f in (config.source_field, config.target_field) if f not in columns]
+        if missing or not (config.source_field and config.target_field):
+            raise UsageError(f"--source-field and --target-field must both name columns; found {', '.join(columns)}")
+        return table.column(config.source_field), table.column(config.target_field)
+    field = table.schema.field("translation") if "translation" in columns else None
+    langs = [f.name for f in field.type] if field is not None and hasattr(field.type, "num_fields") else []
+    if config.source_lang not in langs or config.target_lang not in langs:
+        raise UsageError(
+            f"the dataset has no 'translation' column with '{config.source_lang}' and '{config.target_lang}' keys "
+            f"(columns: {', '.join(columns)}{'; translation keys: ' + ', '.join(langs) if langs else ''}): pass "
+            f"--source-field and --target-field, or the right --source-lang/--target-lang")
+    translation = table.column("translation")
+    return pc.struct_field(translation, config.source_lang), pc.struct_field(translation, config.target_lang)
+
+
+class JudgeRunner:
+    """One judge engine scoring the pairs of chunks that passed the cheap filters."""
+
+    def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, reasons):
+        from hala_release.core.prompts import load_template
+
+        self.config, self.plan, self.dataset = config, plan, dataset
+        self.source, self.target, self.reasons = source, target, reasons
+        self.template = load_template(config.prompt_template, "{source},{target}")
+        self.engine = make_engine(config.engine, plan["model_path"], trust_remote_code=config.trust_remote_code,
+                                  dtype=config.dtype, tensor_parallel_size=config.tensor_parallel_size,
+                                  vllm_options={"logprobs_mode": "processed_logprobs"})
+        if not hasattr(self.engine, "next_token_probs"):
+            raise UsageError(f"the {config.engine} engine cannot read token probabilities: use transformers or vllm")
+        self.token_ids = verdict_token_ids(self.engine.tokenizer, config.verdicts, config.judge)
+
+    def run(self, index: int) -> dict[str, Any]:
+        import pyarrow as pa
+
+        start, stop = chunk_bounds(self.plan, index)
+        began = time.perf_counter()
+        reasons = self.reasons.slice(start, stop - start)
+        sources = self.source.slice(start, stop - start).to_pylist()
+        targets = self.target.slice(start, stop - start).to_pylist()
+        # Pairs that passed the cheap filters, longest first: batches of similar length pad less.
+        todo = sorted((i for i, reason in enumerate(reasons.to_pylist()) if reason is None),
+                      key=lambda i: -(len(sources[i] or "") + len(targets[i] or "")))
+        scores: list[float | None] = [None] * (stop - start)
+        size = self.config.batch_size or DEFAULT_BATCH_SIZE[self.config.engine]
+        for offset in range(0, len(todo), size):
+            batch = todo[offset:offset + size]
+            requests = [self._request(sources[i], targets[i]) for i in batch]
+            for i, probs in zip(batch, self.engine.next_token_probs(requests, self.token_ids)):
+                scores[i] = round(probs[0], 6)
+        table = self.dataset.with_format("arrow")[start:stop]
+        table = table.append_column(REASON_COLUMN, reasons).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
+        stats = {"rows": stop - start, "judged": len(todo), "seconds": round(time.perf_counter() - began, 3)}
+        write_chunk(self.plan, index, table, stats)
+        return stats
+
+    def _request(self, source: str, target: str):
+        from hala_release.engines import Request
+
+        messages = self.template.messages("", self.config.source_lang, self.config.target_lang,
+                                          source=source or "", target=target or "")
+        return Request(messages)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def verdict_token_ids(tokenizer, verdicts: tuple[str, str], judge: str) -> list[int]:
+    """First token of each verdict word; they must exist and differ, or the score would be meaningless."""
+    ids = []
+    for verdict in verdicts:
+        tokens = tokenizer.encode(verdict, add_special_tokens=False)
+        if not tokens or (tokenizer.unk_token_id is not None and tokens[0] == tokenizer.unk_token_id):
+            raise HalaError(f"the judge model {judge} has no token for the verdict {verdict!r}: choose verdict words "
+                            f"its tokenizer knows (--verdicts YES,NO) or another judge model")
+        ids.append(tokens[0])
+    if len(set(ids)) < len(ids):
+        shown = tokenizer.convert_ids_to_tokens(ids)
+        raise HalaError(f"the verdicts {' and '.join(verdicts)} start with the same token ({shown[0]!r}) for {judge}: "
+                        f"choose verdict words that start differently (e.g. --verdicts YES,NO)")
+    return ids
+
+
+def run_judge(config: JudgeConfig) -> dict[str, Any]:
+    """Filter, score what this process is responsible for, and build the artifact when every chunk exists."""
+    from hala_release.core.refs import resolve
+
+    started = time.perf_counter()
+    if config.engine not in ("vllm", "transformers"):
+        raise UsageError(f"the judge reads token probabilities: --engine vllm or transformers, not {config.engine!r}")
+    if not 0.0 <= config.threshold <= 1.0:
+        raise UsageError(f"--threshold is a probability: give a value from 0 to 1, not {config.threshold}")
+    if len(config.verdicts) != 2:
+        raise UsageError("--verdicts takes exactly two words, the accepting one first (e.g. ACCEPT,REJECT)")
+    if not 0 <= config.shard_index < config.num_shards:
+        raise UsageError(f"--shard-index must be in 0..{config.num_shards - 1} for --num-shards {config.num_shards}")
+    output = Path(config.output).expanduser().resolve()
+    if output.exists() and not config.overwrite:
+        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    source_ref = resolve(config.source, "dataset")
+    judge_ref = resolve(config.judge, "model")
+    dataset = load_split(source_ref, config.split, config.subset, config.limit)
+    source, target = pair_columns(dataset, config)
+    began = time.perf_counter()
+    reasons = filter_reasons(source, target, config.source_lang, config.target_lang, config.filters)
+    filter_seconds = time.perf_counter() - began
+    identity = {"config_hash": config_hash(config.result_config()), "source_pin": source_ref.pin,
+                "judge_pin": judge_ref.pin, "filter_rules": RULES}
+    plan = {**open_plan(output, identity, len(dataset), config.chunk_size), "model_path": str(judge_ref.path)}
+    todo = shard_todo(plan, config.num_shards, config.shard_index)
+    if todo:
+        run_local(lambda: JudgeRunner(config, plan, dataset, source, target, reasons), plan, todo,
+                  workers=config.workers, desc="judge")
+    done = sum(chunk_done(plan, i) for i in range(plan["chunks"]))
+    summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": done, "chunks_this_run": len(todo),
+               "filter_seconds": round(filter_seconds, 2)}
+    if done < plan["chunks"] or config.num_shards > 1:
+        return {**summary, "status": "partial" if done < plan["chunks"] else "shards-complete"}
+    return {**summary, **assemble(config, plan, source_ref, judge_ref, count_reasons(reasons), output, started),
+            "status": "complete"}
+
+
+def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, output: Path,
+             started: float | None = None) -> dict[str, Any]:
+    """Kept pairs to `train`, the rest to `rejected` with reason and score; histogram and card."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from hala_release.stages.judge.card import judge_card, score_histogram
+
+    stats, _ = total_stats(plan)
+    kept_total, scores = 0, []
+    for table in chunk_tables(plan):
+        judged = table.column(SCORE_COLUMN)
+        scores.extend(s for s in judged.to_pylist() if s is not None)
+        kept_total += pc.sum(pc.fill_null(pc.greater_equal(judged, config.threshold), False)).as_py() or 0
+    below = len(scores) - kept_total
+    if kept_total == 0:
+        best = f"{max(scores):.3f}" if scores else "none"
+        raise HalaError(
+            f"no pair was kept: {sum(filter_counts.values())} failed the cheap filters and {below} scored below "
+            f"--threshold {config.threshold} (highest score {best}). Lower --threshold and rerun: the scores are kept "
+            f"in {plan['work_dir']}")
+    splits = {"train": kept_total, "rejected": stats["rows"] - kept_total}
+    counts = {**{name: filter_counts.get(name, 0) for name in FILTERS}, "judge": below, "kept": kept_total}
+    card = judge_card(config, source_ref, judge_ref, counts, scores)
+    with build_artifact(output, stage="judge", config=config.model_dump(), card=card,
+                        inputs={"source": source_ref, "judge": judge_ref}, overwrite=config.overwrite,
+                        started=started) as draft:
+        writers = SplitWriters(draft.path / "data", splits)
+        for table in chunk_tables(plan):
+            keep = pc.fill_null(pc.greater_equal(table.column(SCORE_COLUMN), config.threshold), False)
+            reasons = pc.if_else(keep, pa.scalar(None, pa.string()),
+                                 pc.fill_null(table.column(REASON_COLUMN), "judge"))
+            # Both splits share one schema (`datasets` and the Hub viewer need that within a config).
+            table = table.drop_columns([REASON_COLUMN]).append_column("reject_reason", reasons)
+            writers.write("train", table.filter(keep))
+            writers.write("rejected", table.filter(pc.invert(keep)))
+        writers.close()
+        draft.card.splits = {name: rows for name, rows in splits.items() if rows}
+        draft.card.sample_records = writers.samples
+        score_histogram(scores, config.threshold, draft.path / "judge_scores.png")
+        draft.stats.update(counts=counts, judged=len(scores), pairs_per_second=round(
+            len(scores) / max(stats["seconds"], 1e-9), 1))
+        draft.timings["judge_chunks"] = round(stats["seconds"], 3)
+    shutil.rmtree(plan["work_dir"], ignore_errors=True)
+    return {"output": str(output), "counts": counts, "judged": len(scores)}
