@@ -19,7 +19,7 @@ from hala_release.hub.publish import check_space_folder
 CODE_BLOCK = "```python\ndef add(a, b):\n    return a + b\n```"
 DOCUMENT = (f"# Install\n\nRun `pip install hala-release` and read https://example.com/docs now.\n\n{CODE_BLOCK}\n\n"
             "- first item with **bold** words\n- second item\n\n| name | value |\n|---|---|\n| speed | fast |\n")
-SPACE_FILES = {"README.md", "app.py", "requirements.txt", "hala_segment.py"}
+SPACE_FILES = {"README.md", "app.py", "requirements.txt", "hala_segment.py", "hala_prompt.py", "translator_prompt.json"}
 
 
 def _free_port() -> int:
@@ -179,8 +179,14 @@ def test_requests_while_a_model_loads_are_told_to_wait(running, tiny_lfm2):
 
 
 def test_translate_prompt_is_the_translator_template(running):
-    shipped = yaml.safe_load((Path(__file__).parents[1] / "hala_release/prompts/hala-translator.yaml").read_text())
-    assert running.app.TRANSLATE_PROMPT == shipped["user"]
+    """The app prompts with the staged copy of the package's template, filled by the package's own code."""
+    from hala_release.core.prompts import load_template
+
+    shipped = load_template("hala-translator")
+    assert running.app.PromptTemplate.__module__ == "hala_prompt"
+    for text, source, target in (("Hi {text} there", "en", "ar"), ("مرحبا", "ar", "en")):
+        assert running.app.App._prompt(text, source, target) == shipped.messages(text, source, target)
+    assert "Translate from English to Arabic: Hi {text} there" in str(shipped.messages("Hi {text} there", "en", "ar"))
 
 
 # --- the Space folder ---------------------------------------------------------------------------------------
@@ -192,7 +198,8 @@ def test_staged_space_holds_only_what_it_needs(tmp_path):
 
     source = tmp_path / "demo"
     shutil.copytree(SPACE_DIR, source)
-    for junk in ("__pycache__/app.cpython-311.pyc", "tests/test_app.py", "hala_segment.py"):
+    for junk in ("__pycache__/app.cpython-311.pyc", "tests/test_app.py", "hala_segment.py", "hala_prompt.py",
+                 "translator_prompt.json"):
         (source / junk).parent.mkdir(exist_ok=True)
         (source / junk).write_text("# left behind by a local run or a hand-made copy\n")
     staged = stage_space(source, tmp_path / "space", check_models=False)
@@ -203,8 +210,12 @@ def test_staged_space_holds_only_what_it_needs(tmp_path):
     assert meta["models"] == ["hammh0a/Hala-1.2B", "hammh0a/Hala-1.2B-EN-AR-Translator"]
     assert meta["license"] == "cc-by-nc-4.0" and 0 < len(meta["short_description"]) <= 60
     vendored = (staged / "hala_segment.py").read_text()
-    original = (Path(__file__).parents[1] / "hala_release/segment.py").read_text()
-    assert vendored.startswith("# Copied from hala_release/segment.py") and vendored.endswith(original)
+    original = (Path(__file__).parents[1] / "hala_release/core/segment.py").read_text()
+    assert vendored.startswith("# Copied from hala_release/core/segment.py") and vendored.endswith(original)
+    original = (Path(__file__).parents[1] / "hala_release/core/prompt_template.py").read_text()
+    assert (staged / "hala_prompt.py").read_text().endswith(original)
+    assert json.loads((staged / "translator_prompt.json").read_text())["user"] == \
+        yaml.safe_load((Path(__file__).parents[1] / "hala_release/resources/prompts/hala-translator.yaml").read_text())["user"]
     for line in (staged / "requirements.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             requirement = Requirement(line)
@@ -224,6 +235,7 @@ built = app.build_demo({str(tiny_lfm2)!r}, {str(tiny_lfm2)!r}, limits=app.Limits
 assert built.hala_app.slots["chat"].wait(60) and built.hala_app.slots["chat"].error is None
 *_, (text, note) = built.hala_app.translate({text!r}, "English → Arabic")
 assert app.split.__module__ == "hala_segment", app.split.__module__
+assert app.PromptTemplate.__module__ == "hala_prompt", app.PromptTemplate.__module__
 print(json.dumps(text))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
@@ -282,10 +294,11 @@ def test_push_space_with_models_is_one_commit(tiny_llama, hub, hub_token, monkey
 
 
 def test_push_space_without_models_still_vendors_segmentation(hub, hub_token, monkeypatch, capsys):
+    """No FOLDER: the Space shipped in the package, as an installed wheel has it."""
     from huggingface_hub import HfApi
 
     monkeypatch.setenv("HF_TOKEN", hub_token)
-    assert main(["push-space", str(SPACE_DIR), "--repo-id", "hala-test/hala-demo-plain"]) == 0, capsys.readouterr().err
+    assert main(["push-space", "--repo-id", "hala-test/hala-demo-plain"]) == 0, capsys.readouterr().err
     files = set(HfApi().list_repo_files("hala-test/hala-demo-plain", repo_type="space")) - {".gitattributes"}
     assert files == SPACE_FILES
 

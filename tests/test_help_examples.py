@@ -4,7 +4,7 @@ The examples are read from the Typer app itself (the root, every command and eve
 later is covered without touching this file. Each help page runs its examples in order, in a subprocess of the
 installed `hala-release` (the string split with shlex), in its own working folder, so an example can read what an
 earlier one on its page wrote. A page's folder starts as a copy of the *world*: what a user has after the root page's
-first example, `hala-release pipeline run recipes/tiny.yaml` (run once here): the repo's `recipes/` and `spaces/`,
+first example, `hala-release pipeline run recipes/tiny.yaml` (run once here): the repo's `recipes/`,
 and the tiny recipe's artifacts in `./runs/tiny`. Local inputs that examples name but nothing on their page writes
 (a user's own folders) come from PREPARED.
 
@@ -56,7 +56,7 @@ NOT_RUN = {
 
 # Pages whose examples serve until stopped: each runs until its port answers HTTP, then gets Ctrl-C.
 SERVERS = {("demo",)}
-# Hub repos a page's examples read without naming them: the demo Space's default models (spaces/demo/app.py).
+# Hub repos a page's examples read without naming them: the demo Space's default models (its app.py).
 IMPLICIT_READS = {("demo",): ["hammh0a/Hala-1.2B", "hammh0a/Hala-1.2B-EN-AR-Translator"]}
 
 
@@ -145,8 +145,7 @@ def example_hub(hub):
 def world(tmp_path_factory, example_hub) -> Path:
     """The root page's first example, run once: the tiny recipe's artifacts that other pages' examples read."""
     folder = tmp_path_factory.mktemp("world")
-    for name in ("recipes", "spaces"):
-        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "recipes", folder / "recipes", ignore=shutil.ignore_patterns("__pycache__"))
     started = time.monotonic()
     result = run_example(WORLD_COMMAND, folder)
     assert result.returncode == 0, _failure(WORLD_COMMAND, result)

@@ -150,7 +150,7 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, code, fragment", [
     (["--verdicts", "ACCEPT,ACCEPTED"], 1, "start with the same token"),
-    (["--verdicts", "YES"], 1, "exactly two words"),
+    (["--verdicts", "YES"], 2, "exactly two words"),  # a usage error, found when the options are read
     (["--engine", "openai"], 2, "reads token probabilities"),
     (["--threshold", "1.5"], 2, "--threshold is a probability"),
 ])

@@ -8,11 +8,13 @@ import pytest
 
 from hala_release.cli import main
 from hala_release.hub.lineage import build_lineage, mermaid, render, text_lines
-from hala_release.stages.mix.run import MixConfig, run_mix
+from hala_release.stages.mix.config import MixConfig
+from hala_release.stages.mix.run import run_mix
 from hala_release.hub.publish import push_artifact
 from hala_release.core.refs import folder_content_hash
 from hala_release.stages.sample_data.run import export_sample
-from hala_release.stages.translate.run import TranslateConfig, run_translate
+from hala_release.stages.translate.config import TranslateConfig
+from hala_release.stages.translate.run import run_translate
 
 
 def _run(capsys, *argv):

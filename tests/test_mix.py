@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hala_release.artifacts.build import build_artifact
 from hala_release.cli import main
 from stage_helpers import run_cli, split_rows
-from hala_release.stages.mix.run import PHRASINGS, MixConfig, build_examples, split_groups
+from hala_release.stages.mix.config import MixConfig
+from hala_release.stages.mix.run import PHRASINGS, build_examples, split_groups
 from hala_release.core.provenance import CardFacts, read_provenance
 from hala_release.stages.sample_data.run import export_sample, read_sample
 from hala_release.core.text import normalise

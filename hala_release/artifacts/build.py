@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from hala_release import __version__
-from hala_release.core.errors import HalaError
+from hala_release.artifacts.card import write_card
+from hala_release.core.files import prepare_output, write_atomic
 from hala_release.core.provenance import CardFacts, Provenance
 
 if TYPE_CHECKING:
@@ -36,23 +37,6 @@ SAMPLE_TEXT_CHARS = 400
 # pins and pushes skip (as huggingface_hub's own `.cache/huggingface/` in a --local-dir download), so writing it
 # changes neither the folder's pin nor what a push uploads.
 ORIGIN_FILE = Path(".cache") / "hala-release" / "origin.json"
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Replace one file all at once (temp file in the same folder, then rename): readers and a crash see the old
-    or the new content, never half of it."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".hala-tmp-{path.name}-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -169,19 +153,16 @@ def shorten_record(value: Any) -> Any:
 @contextmanager
 def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], card: CardFacts,
                    inputs: dict[str, "ResolvedRef | dict"] | None = None, overwrite: bool = False,
-                   started: float | None = None) -> Iterator[ArtifactDraft]:
+                   started: float | None = None, render_card: bool = True) -> Iterator[ArtifactDraft]:
     """Build an artifact in a temp folder and move it to `output` only when complete.
 
     On success the folder holds the stage's files, `hala_provenance.json` and a validated `README.md` card.
     On failure the temp folder is removed and any existing `output` is left untouched. The provenance's `total`
     timing runs from `started` (a `time.perf_counter()` value) when the stage did its work before opening the
-    artifact (translate, judge, train), else from here.
+    artifact (translate, judge, train), else from here. `render_card=False` keeps a README.md the stage wrote
+    itself (a Space's, whose YAML configures the Space).
     """
-    from hala_release.artifacts.card import write_card  # cards import provenance models; keep module import order simple
-
-    output = Path(output).expanduser().resolve()
-    if output.exists() and not overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     temp = output.parent / f".hala-tmp-{output.name}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
@@ -192,7 +173,8 @@ def build_artifact(output: Path | str, *, stage: str, config: dict[str, Any], ca
         for name, source in draft.card.license_files.items():  # after the stage, which may have written its own
             shutil.copyfile(source, temp / name)
         draft.provenance(time.perf_counter() - start).write(temp)
-        write_card(temp)
+        if render_card:
+            write_card(temp)
         _swap_into_place(temp, output)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)

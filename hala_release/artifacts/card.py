@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from hala_release.core.errors import HalaError
+from hala_release.core.files import write_atomic
 from hala_release.core.licenses import KNOWN_LICENSES, LICENSE_NAME
 from hala_release.core.provenance import PROVENANCE_FILE, Provenance, read_provenance
 
@@ -255,8 +256,6 @@ def update_card_facts(folder: Path, facts) -> Path:
     The new card is rendered and validated before anything is written, and each file is replaced atomically
     (temp file + rename), so a failed update leaves the artifact as it was.
     """
-    from hala_release.artifacts.build import write_atomic
-
     folder = Path(folder)
     prov = read_provenance(folder).model_copy(update={"card": facts})
     text = render_card(prov)

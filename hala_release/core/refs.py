@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.errors import HalaError, UsageError, describe_hub_error
 
 RepoType = Literal["model", "dataset", "space"]
 REPO_TYPES: tuple[str, ...] = ("model", "dataset", "space")
@@ -228,44 +228,3 @@ class hub_errors:
         if message is None:
             return False
         raise HalaError(message) from None
-
-
-def describe_hub_error(exc: BaseException, repo_id: str | None, repo_type: str, revision: str,
-                       action: str) -> str | None:
-    """A one-line explanation for a Hub failure, or None when the exception is not a Hub failure."""
-    import httpx
-    from huggingface_hub import constants
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
-
-    where = f"{repo_type} repo {repo_id}"
-    endpoint = constants.ENDPOINT
-    if isinstance(exc, GatedRepoError):
-        return (f"{where} is gated: request access on its Hub page, then log in with `hf auth login` "
-                f"or set HF_TOKEN to a token of an account that was granted access")
-    if isinstance(exc, RepositoryNotFoundError):
-        return (f"{where} not found on {endpoint} (or it is private and your token cannot see it): check the id "
-                f"and repo type, or log in with `hf auth login` / set HF_TOKEN")
-    if isinstance(exc, RevisionNotFoundError):
-        return f"revision {revision!r} not found in {where}: use a branch, tag or commit sha that exists"
-    if isinstance(exc, OfflineModeIsEnabled):
-        return f"cannot {action} {where}: HF_HUB_OFFLINE is set; unset it or pass a local folder instead"
-    if isinstance(exc, LocalEntryNotFoundError):
-        return (f"cannot reach {endpoint} to {action} {where} and it is not in the local cache: check your "
-                f"network, or pass a local folder instead")
-    if isinstance(exc, HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else None
-        if status == 401:
-            return (f"not authenticated to {action} {where}: log in with `hf auth login` or set HF_TOKEN "
-                    f"to a token with access")
-        if status == 403:
-            access = "read" if action == "read" else "write"
-            return (f"your token may not {action} {where}: log in with `hf auth login` or set HF_TOKEN to a token "
-                    f"with {access} access to '{(repo_id or '').split('/')[0]}' (fine-grained tokens need that "
-                    f"namespace enabled)")
-        server_message = getattr(exc, "server_message", None) or ""
-        detail = f": {server_message}" if server_message else ""
-        return f"the Hub answered HTTP {status} when trying to {action} {where}{detail}"
-    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
-        return f"cannot reach {endpoint} to {action} {where} ({type(exc).__name__}): check your network and retry"
-    return None

@@ -14,6 +14,9 @@ from typing import Any
 
 from hala_release.core.errors import UsageError
 
+# Columns translate adds to every row: whether it passed the quality gates, and why not. Later stages (chat-mix)
+# read them, so their names live here rather than in the translate stage.
+OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
 
 @dataclass(frozen=True)
 class Locator:

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from hala_release.artifacts.build import write_atomic
+from hala_release.core.files import write_atomic
 from hala_release.core.errors import HalaError
 
 ROWS_PER_FILE = 1_000_000

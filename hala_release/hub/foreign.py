@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +22,7 @@ from hala_release import __version__
 from hala_release.artifacts.build import SAMPLE_RECORDS, config_hash, shorten_record
 from hala_release.artifacts.card import CARD_FILE, read_card_metadata, write_card
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.files import link_file
 from hala_release.core.provenance import PROVENANCE_FILE, CardFacts, CardSection, Provenance
 from hala_release.core.refs import check_repo_id, combined_hash, content_hashes
 
@@ -168,7 +167,7 @@ def _link_data_files(folder: Path, out: Path, hashes: dict[str, str]):
             counts[split] += rows
             samples = samples or first
             target = f"data/{split}-{index:05d}-of-{len(paths):05d}{path.suffix.lower()}"
-            _link(path, out / target)
+            link_file(path, out / target)
             used[rel] = {"published_as": target}
     if len(columns) > 1:
         described = "; ".join(f"{rel} has {', '.join(names) or 'none'}" for names, rel in columns.items())
@@ -278,7 +277,7 @@ def stage_model(folder: Path, staging: Path, options: CardOptions, echo: Callabl
     out.mkdir(parents=True)
     used = {rel: {} for rel in hashes if rel not in NOT_PUBLISHED}
     for rel in used:
-        _link(folder / rel, out / rel)
+        link_file(folder / rel, out / rel)
     model_type = config.get("model_type")
     facts = CardFacts(
         kind="model", title=folder.name, language=_languages(options, own), **license_facts,
@@ -383,16 +382,7 @@ def _link_license_texts(folder: Path, out: Path, hashes: dict[str, str]) -> None
     """Licence texts travel with the data (a card's license_link may point at them)."""
     for rel in hashes:
         if "/" not in rel and _LICENSE_TEXT.match(rel) and not (out / rel).exists():
-            _link(folder / rel, out / rel)
-
-
-def _link(source: Path, target: Path) -> None:
-    """Stage a file without copying its bytes where the system allows (a symlink); the source is never written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(source.resolve(), target)
-    except OSError:
-        shutil.copy2(source, target)
+            link_file(folder / rel, out / rel)
 
 
 def _files_section(fmt: str, used: dict[str, dict], left_out: list[str]) -> CardSection:

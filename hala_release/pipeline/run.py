@@ -28,7 +28,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hala_release.core.errors import HalaError, UsageError, yaml_problem
-from hala_release.stages.registry import KINDS, RESERVED, StageKind, _is_main_process, _multi_process
+from hala_release.stages.registry import RESERVED, STAGES, StageKind, _is_main_process, _multi_process
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,9 @@ def _plan_stage(path: Path, recipe: Recipe, name: str, spec: StageSpec, earlier:
     if not NAME.match(name):
         raise UsageError(f"{where}: a stage name must be letters, digits, '-', '_' or '.' (it names a folder and a "
                          f"Hub repo)")
-    kind = KINDS.get(spec.uses)
+    kind = STAGES.get(spec.uses)
     if kind is None:
-        raise UsageError(f"{where}: unknown stage kind uses: {spec.uses!r}; choose one of {', '.join(KINDS)}")
+        raise UsageError(f"{where}: unknown stage kind uses: {spec.uses!r}; choose one of {', '.join(STAGES)}")
     for key in spec.with_:
         if key in RESERVED:
             raise UsageError(f"{where}: `{key}` cannot be set in a pipeline recipe ({RESERVED[key]})")
@@ -428,7 +428,7 @@ def _run_stage(stage: PlannedStage, values: dict[str, Any], output: Path, step: 
 
     token = PIPELINE_STEP.set(step)
     try:
-        return stage.kind.run(values, output, output.exists())
+        return stage.kind.run_step(values, output, output.exists())
     finally:
         PIPELINE_STEP.reset(token)
 

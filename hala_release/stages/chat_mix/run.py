@@ -18,19 +18,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from hala_release.artifacts.build import build_artifact
+from hala_release.stages.chat_mix.config import ChatMixConfig
 from hala_release.core.chat_format import TurnError, to_messages
 from hala_release.executors.chunks import load_split
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import hub_parents, input_creators, input_license, license_fields
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.schemas import SCHEMAS, choose_schema
 from hala_release.core.text import SameTextGroups, hash_key, hold_out, normalise
 
 log = logging.getLogger(__name__)
-from hala_release.stages.translate.run import OK_COLUMN  # False where a row failed translate's quality checks
+from hala_release.core.schemas import OK_COLUMN  # False where a row failed translate's quality checks
 
 # Text-column layouts: which column plays which role, in conversation order. Consecutive parts with the same role
 # (Alpaca's instruction and input) become one turn.
@@ -43,21 +43,6 @@ ROLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Turn layouts: the column holding the conversation.
 TURN_COLUMNS = {"sharegpt": "conversations", "messages": "messages", "alpaca": "items"}
-
-
-class ChatMixConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    translated: list[str] = Field(default_factory=list)
-    output: str
-    target_lang: str = "ar"
-    source_lang: str = "en"
-    include_source: bool = False  # also keep each row's original conversation (a bilingual set)
-    split: str = "train"
-    eval_size: int = 200
-    seed: int = 0
-    overwrite: bool = False
-    push_to_hub: str | None = None
 
 
 class Grouper:
@@ -164,9 +149,7 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
         raise UsageError("nothing to mix: pass --translated with the output of `hala-release translate` (repeatable)")
     if config.eval_size < 0:
         raise UsageError(f"--eval-size counts held-out examples: give 0 or more, not {config.eval_size}")
-    output = Path(config.output).expanduser().resolve()
-    if output.exists() and not config.overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(config.output, config.overwrite)
     languages = {config.target_lang: f"_{config.target_lang}"}
     if config.include_source:
         languages[config.source_lang] = ""

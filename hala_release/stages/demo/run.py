@@ -1,9 +1,11 @@
-"""The demo Space: stage it for the Hub (vendored segmentation, model ids) and run it locally.
+"""The demo Space: stage it for the Hub (vendored segmentation and prompt, model ids) and run it locally.
 
-The Space's `app.py` runs where hala-release is not installed, yet must cut text exactly as the translate stage
-does. Rather than publish hala-release to PyPI just for that (or keep a hand-edited copy), staging copies
-`hala_release/segment.py` (standard library only) beside the app as `hala_segment.py`, so the repo keeps one
-source and every pushed Space carries the version it was pushed with. Staging also writes the chosen models
+The Space's `app.py` runs where hala-release is not installed, yet must cut text and prompt its translator exactly
+as the translate stage does. Rather than publish hala-release to PyPI just for that (or keep a hand-edited copy),
+staging copies `hala_release/core/segment.py` and `hala_release/core/prompt_template.py` (standard library only)
+beside the app as `hala_segment.py` and `hala_prompt.py`, with the shipped `hala-translator` template as
+`translator_prompt.json`, so the repo keeps one source and every pushed Space carries the version it was pushed
+with. Staging also writes the chosen models
 into the README metadata (`models:`, `preload_from_hub:`) and `models.json`, which the app reads.
 """
 
@@ -16,23 +18,28 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hala_release import __version__
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.stages.demo.config import DemoConfig
 
-SPACE_DIR = Path(__file__).resolve().parents[3] / "spaces" / "demo"
+# The Space's source ships inside the package (package data), so an installed wheel can run and push it.
+SPACE_DIR = Path(str(resources.files("hala_release.resources").joinpath("space")))
 # Module name in the Space -> module of this package it is copied from.
-VENDORED = {"hala_segment": "segment"}
+VENDORED = {"hala_segment": "segment", "hala_prompt": "prompt_template"}
+# The shipped template the app prompts its translator with, written beside the vendored `hala_prompt` as JSON.
+TRANSLATOR_TEMPLATE, PROMPT_FILE = "hala-translator", "translator_prompt.json"
 MODELS_FILE = "models.json"
 MODEL_FILE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken", "README.md"]
 
 
 def default_space_dir() -> Path:
     if not (SPACE_DIR / "app.py").exists():
-        raise HalaError(f"the demo Space is not at {SPACE_DIR} (it ships with the source checkout): pass --space "
-                        f"DIR with the folder holding app.py")
+        raise HalaError(f"the demo Space is missing from this install ({SPACE_DIR}): reinstall hala-release, or "
+                        f"pass --space DIR with the folder holding app.py")
     return SPACE_DIR
 
 
@@ -89,12 +96,15 @@ def stage_space(folder: Path | str, output: Path | str, *, chat_model: str | Non
     for path in iter_content_files(folder):
         relative = path.relative_to(folder)
         if path.suffix in {".pyc", ".pyo"} or relative.parts[0] in {"tests", "test"} or \
-                (len(relative.parts) == 1 and path.stem in VENDORED and path.suffix == ".py"):
+                (len(relative.parts) == 1 and path.stem in VENDORED and path.suffix == ".py") or \
+                relative.as_posix() == PROMPT_FILE:
             continue  # never ship caches or tests, and never a stale hand-made copy of a vendored module
         (output / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, output / relative)
     for name in vendored_imports(folder):
         _write_vendored(name, output / f"{name}.py")
+        if name == "hala_prompt":
+            _write_translator_prompt(output / PROMPT_FILE)
     if models:
         _record_models(output, models)
     check_space_folder(output)
@@ -103,9 +113,18 @@ def stage_space(folder: Path | str, output: Path | str, *, chat_model: str | Non
 
 def _write_vendored(name: str, target: Path) -> None:
     source = Path(__file__).resolve().parents[2] / "core" / f"{VENDORED[name]}.py"
-    header = (f"# Copied from hala_release/{source.name} by hala-release {__version__} when this Space was staged.\n"
-              f"# Do not edit: change hala_release/{source.name} and push the Space again.\n")
+    header = (f"# Copied from hala_release/core/{source.name} by hala-release {__version__} when this Space was "
+              f"staged.\n# Do not edit: change hala_release/core/{source.name} and push the Space again.\n")
     target.write_text(header + source.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _write_translator_prompt(target: Path) -> None:
+    """The translator's template exactly as `load_template` reads it, for the app's vendored PromptTemplate."""
+    from hala_release.core.prompts import load_template
+
+    template = load_template(TRANSLATOR_TEMPLATE)
+    record = {"name": template.name, "system": template.system, "user": template.user}
+    target.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _record_models(folder: Path, models: dict[str, tuple[str, str | None]]) -> None:
@@ -166,10 +185,13 @@ def _resolve_model(ref_text: str) -> tuple[str, str]:
     return str(resolved.path), name
 
 
-def launch_demo(chat_model: str | None = None, translator: str | None = None, *, host: str = "127.0.0.1",
-                port: int | None = 7860, space: Path | str | None = None, block: bool = True) -> RunningDemo:
+def launch_demo(chat_model: str | None = None, translator: str | None = None, *, block: bool = True,
+                **options: Any) -> RunningDemo:
     """Run the Space locally: stage it (vendored segmentation), resolve both models through refs (Hub snapshot
-    pinned to a commit, or a folder), and serve on host:port. With block=False it returns once serving."""
+    pinned to a commit, or a folder), and serve on host:port. With block=False it returns once serving.
+    `options`: the rest of DemoConfig's fields (host, port, space)."""
+    config = DemoConfig(chat_model=chat_model, translator=translator, **options)
+    host, port, space = config.host, config.port, config.space
     folder = Path(space).expanduser().resolve() if space else default_space_dir()
     given = {role: ref for role, ref in (("chat", chat_model), ("translator", translator)) if ref}
     resolved = {role: _resolve_model(ref) for role, ref in given.items()}  # a wrong ref fails before any import

@@ -25,19 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.stages.eval.config import BACKENDS, EvalConfig
 
 if TYPE_CHECKING:
     from hala_release.core.refs import ResolvedRef
 
 
-BACKENDS = ("transformers", "vllm")
 EVAL_SECTION = "Evaluation (hala-release eval)"
 
 
 def _tasks_module():
-    from hala_release.resources.eval_tasks import hala
+    from hala_release.stages.eval import tasks
 
-    return hala
+    return tasks
 
 
 @dataclass
@@ -325,13 +325,21 @@ def _restores_grad_mode(func):
     return wrapper
 
 
+def run_eval(model: str, *, token: str | None = None, **options: Any) -> EvalOutcome:
+    """Keyword form of evaluate (options: EvalConfig's fields)."""
+    return evaluate(EvalConfig(model=model, **options), token=token)
+
+
+def evaluate(config: EvalConfig, *, token: str | None = None) -> EvalOutcome:
+    """Evaluate `config.model`; `token` reads gated Hub repos (never recorded)."""
+    return _evaluate(**config.model_dump(), token=token)
+
+
 @_restores_grad_mode
-def run_eval(model: str, *, suite: str = "hala", output: Path | str, backend: str = "transformers",
-             max_samples: int | None = None, data_dir: Path | str | None = None, fixtures: bool = False,
-             allow_partial: bool = False, batch_size: int | None = None, dtype: str | None = None,
-             model_name: str | None = None, cache_dir: Path | str | None = None, update_model_card: bool = False,
-             results_repo: str | None = None, published: bool = True, overwrite: bool = False,
-             token: str | None = None) -> EvalOutcome:
+def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples: int | None, data_dir: Path | None,
+              fixtures: bool, allow_partial: bool, batch_size: int | None, dtype: str | None, model_name: str | None,
+              cache_dir: Path | None, update_model_card: bool, results_repo: str | None, published: bool,
+              overwrite: bool, token: str | None) -> EvalOutcome:
     """Evaluate `model` (a ref) on `suite` and write the results artifact to `output`.
 
     `fixtures` reads the shipped tiny benchmark copies (tests, demos); `data_dir` a local mirror of the benchmark
@@ -345,6 +353,7 @@ def run_eval(model: str, *, suite: str = "hala", output: Path | str, backend: st
 
     from hala_release.stages.eval import report as er
     from hala_release.artifacts.build import build_artifact
+    from hala_release.core.files import prepare_output
     from hala_release.core.licenses import carry_forward
     from hala_release.core.provenance import CardFacts
     from hala_release.core.refs import resolve
@@ -355,6 +364,7 @@ def run_eval(model: str, *, suite: str = "hala", output: Path | str, backend: st
         raise UsageError(f"--max-samples must be at least 1, got {max_samples}")
     if fixtures and data_dir is not None:
         raise UsageError("--fixtures and --data-dir both name the data: pass only one")
+    prepare_output(output, overwrite)  # before any model or benchmark is read
     hala = _tasks_module()
     requests = parse_suite(suite)
     suite_label = suite if suite in hala.SUITES else Path(suite).name

@@ -10,7 +10,7 @@ from hala_release.artifacts.inputs import hub_parents, input_creators, input_lic
 from hala_release.core.provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
-    from hala_release.stages.judge.run import JudgeConfig
+    from hala_release.stages.judge.config import JudgeConfig
 
 HISTOGRAM = "judge_scores.png"
 

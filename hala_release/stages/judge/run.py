@@ -13,54 +13,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from hala_release.artifacts.build import build_artifact, config_hash
 from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan, run_local,
                       shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
 from hala_release.core.errors import HalaError, UsageError
-from hala_release.stages.judge.filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
+from hala_release.core.files import prepare_output
+from hala_release.stages.judge.config import JudgeConfig
+from hala_release.stages.judge.filters import FILTERS, RULES, count_reasons, filter_reasons
 
 log = logging.getLogger(__name__)
 REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
-                   "threshold", "tensor_parallel_size"}
-
-
-class JudgeConfig(BaseModel):
-    """Every option of `hala-release judge`; the one definition for CLI, recipes and Python."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str
-    judge: str
-    output: str
-    source_lang: str = "en"
-    target_lang: str = "ar"
-    source_field: str | None = None  # flat columns instead of a `translation` {lang: text} column
-    target_field: str | None = None
-    split: str = "train"
-    subset: str | None = None
-    limit: int | None = None
-    threshold: float = 0.5
-    engine: str = "vllm"
-    prompt_template: str = "hala-judge"
-    verdicts: tuple[str, str] = ("ACCEPT", "REJECT")
-    filters: PairFilterConfig = Field(default_factory=PairFilterConfig)
-    batch_size: int | None = None  # pairs per engine call; default by engine (engines.DEFAULT_BATCH_SIZE)
-    chunk_size: int = 1000
-    num_shards: int = 1
-    shard_index: int = 0
-    workers: int = 1
-    dtype: str = "auto"
-    tensor_parallel_size: int = 1  # vLLM: GPUs one engine spans
-    trust_remote_code: bool = False
-    overwrite: bool = False
-    push_to_hub: str | None = None
-
-    def result_config(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if k not in SCHEDULING_KEYS}
 
 
 def pair_columns(dataset, config: JudgeConfig):
@@ -165,9 +128,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
         raise UsageError("--verdicts takes exactly two words, the accepting one first (e.g. ACCEPT,REJECT)")
     if not 0 <= config.shard_index < config.num_shards:
         raise UsageError(f"--shard-index must be in 0..{config.num_shards - 1} for --num-shards {config.num_shards}")
-    output = Path(config.output).expanduser().resolve()
-    if output.exists() and not config.overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(config.output, config.overwrite)
     source_ref = resolve(config.source, "dataset")
     judge_ref = resolve(config.judge, "model")
     dataset = load_split(source_ref, config.split, config.subset, config.limit)

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from hala_release.artifacts.build import build_artifact
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents, hub_revision,
                        input_languages, license_fields, quantization_of, read_config, remove_pickles,
                        require_safetensors, weights_bytes)
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.refs import resolve
+from hala_release.stages.merge.config import METHODS, PUBLISH_KEYS, MergeConfig
 
-METHODS = ("slerp",)
 MERGEKIT_CONFIG_FILE = "mergekit_config.yml"  # the name mergekit itself uses
 # Config fields that fix tensor shapes: if any differs, the weights cannot be merged tensor by tensor.
 SHAPE_FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -55,24 +56,32 @@ def _arch(arch: tuple) -> str:
     return f"{model_type or 'unknown type'}, {'/'.join(classes) or 'no architectures'}"
 
 
-def merge_models(base: str, tuned: str, output: Path | str, *, method: str = "slerp", t: float = 0.5,
-                 dtype: str | None = None, trust_remote_code: bool = False, overwrite: bool = False) -> Path:
-    """Merge `tuned` into `base` (refs) with mergekit and write a model artifact at `output`.
+def merge_models(base: str, tuned: str, output: Path | str, **options) -> Path:
+    """Keyword form of run_merge (options: MergeConfig's fields)."""
+    return run_merge(MergeConfig(base=base, tuned=tuned, output=output, **options))
+
+
+def run_merge(config: MergeConfig) -> Path:
+    """Merge `tuned` into `base` (refs) with mergekit and write a model artifact at `output`."""
+    return _merge(**config.model_dump(exclude=PUBLISH_KEYS))
+
+
+def _merge(base: str, tuned: str, output: Path, *, method: str, t: float, dtype: str | None,
+           trust_remote_code: bool, overwrite: bool) -> Path:
+    """The merge itself.
 
     For slerp, t = 0 gives the base and t = 1 the tuned model; every tensor is interpolated along the arc
     between the two (linearly where they are nearly parallel, as mergekit does).
     """
     from mergekit.config import MergeConfiguration
-    from mergekit.merge import MergeOptions, run_merge
+    from mergekit.merge import MergeOptions, run_merge as mergekit_run
 
     if method not in METHODS:
         raise UsageError(f"unknown merge method {method!r}: hala-release wires {', '.join(METHODS)}; for other "
                          f"mergekit methods write a mergekit YAML and run `mergekit-yaml`")
     if not 0.0 <= t <= 1.0:
         raise UsageError(f"--t must be between 0 (the base) and 1 (the tuned model), got {t}")
-    output = Path(output).expanduser().resolve()
-    if output.exists() and not overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(output, overwrite)
     base_r, tuned_r = resolve(base, "model"), resolve(tuned, "model")
     base_cfg, tuned_cfg = read_config(base_r.path, base), read_config(tuned_r.path, tuned)
     check_mergeable(base, base_cfg, tuned, tuned_cfg)
@@ -101,7 +110,7 @@ def merge_models(base: str, tuned: str, output: Path | str, *, method: str = "sl
     with build_artifact(output, stage="merge", config=stage_config, card=card,
                         inputs={"base": base_r, "tuned": tuned_r}, overwrite=overwrite) as draft:
         with draft.timed("merge"):
-            run_merge(merge_config, str(draft.path),
+            mergekit_run(merge_config, str(draft.path),
                       MergeOptions(copy_tokenizer=True, write_model_card=False, safe_serialization=True,
                                    trust_remote_code=trust_remote_code))
         remove_pickles(draft.path)

@@ -10,15 +10,14 @@ from hala_release.core.provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
     from hala_release.core.licenses import CarriedLicense
-    from hala_release.stages.mix.run import MixConfig
+    from hala_release.stages.mix.config import MixConfig
 
 
 _DEFAULT_CREATORS = {"translated": ["found", "machine-generated"], "parallel": ["found"]}  # inputs without a card
 
 
 def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "CarriedLicense", train: int,
-             test: int) -> CardFacts:
-    from hala_release.stages.mix.run import PHRASINGS
+             test: int, phrasings: tuple[str, ...]) -> CardFacts:
     from hala_release.core.prompts import language_name
 
     sources = sorted({source for source, _ in counts})
@@ -26,7 +25,7 @@ def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "Carri
     header = "| source | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns)
     rows = "\n".join(f"| {s} | " + " | ".join(f"{counts.get((s, c), 0):,}" for c in columns) + " |" for s in sources)
     pins = "\n".join(f"- `{item.ref.text}` pinned at `{item.pin}`" for item in inputs.values())
-    phrasings = "\n".join(f"- {p}" for p in PHRASINGS)
+    listed = "\n".join(f"- {p}" for p in phrasings)
     src, tgt = language_name(config.source_lang), language_name(config.target_lang)
     return CardFacts(
         kind="dataset",
@@ -51,6 +50,6 @@ def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "Carri
             CardSection(title="Examples per source and direction", markdown=f"{header}\n{rows}"),
             CardSection(title="Instructions", markdown=(
                 "Each example's instruction is one of these, chosen from the seed and the source text:\n\n"
-                + phrasings)),
+                + listed)),
         ],
     )

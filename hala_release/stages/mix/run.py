@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from hala_release.artifacts.build import build_artifact
+from hala_release.stages.mix.config import MixConfig
 from hala_release.executors.chunks import load_split
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import input_license
 from hala_release.core.text import SameTextGroups, hold_out, text_key
 
@@ -36,23 +36,6 @@ PHRASINGS = (
     "{src} to {tgt}:",
     "Give the {tgt} translation of this {src} text, keeping its formatting.",
 )
-
-
-class MixConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    translated: list[str] = Field(default_factory=list)
-    parallel: list[str] = Field(default_factory=list)
-    output: str
-    source_lang: str = "en"
-    target_lang: str = "ar"
-    directions: list[str] = Field(default_factory=lambda: ["en-ar", "ar-en"])
-    split: str = "train"
-    eval_size: int = 200
-    seed: int = 0
-    min_chars: int = 1
-    overwrite: bool = False
-    push_to_hub: str | None = None
 
 
 def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[str, str]]:
@@ -157,9 +140,7 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
         raise UsageError(f"--eval-size counts held-out examples: give 0 or more, not {config.eval_size}")
     if not config.translated and not config.parallel:
         raise UsageError("nothing to mix: pass --translated (translate outputs) and/or --parallel (pair corpora)")
-    output = Path(config.output).expanduser().resolve()
-    if output.exists() and not config.overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(config.output, config.overwrite)
     inputs, sources, licences = {}, [], {}
     for kind, refs, reader in (("translated", config.translated, translated_pairs),
                                ("parallel", config.parallel, parallel_pairs)):
@@ -181,7 +162,7 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
     if not train:
         raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of "
                         f"{sum(len(g) for g in groups)}: lower it")
-    card = mix_card(config, inputs, counts, carry_forward(licences), len(train), len(evaluation))
+    card = mix_card(config, inputs, counts, carry_forward(licences), len(train), len(evaluation), PHRASINGS)
     with build_artifact(output, stage="mix", config=config.model_dump(), card=card, inputs=inputs,
                         overwrite=config.overwrite) as draft:
         splits = {"train": Dataset.from_list(train)}

@@ -18,16 +18,16 @@ from typing import Any, Sequence
 
 from hala_release.artifacts.build import build_artifact
 from hala_release.core.errors import HalaError, UsageError
+from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents,
                        input_languages, license_fields, module_pattern, quantization_of, read_config,
                        remove_pickles, require_safetensors, tensor_headers, weights_bytes)
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.refs import resolve
+from hala_release.stages.quantize.config import PUBLISH_KEYS, QuantizeConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCHEME = "FP8_DYNAMIC"
-DEFAULT_IGNORE = ("lm_head",)
 # A fixed, bilingual prompt set: the verification must compare like with like on every run.
 VERIFY_PROMPTS = (
     "Translate the following text from English to Arabic: The library opens at nine in the morning.",
@@ -77,14 +77,20 @@ def check_scheme(scheme: str) -> str:
     return name
 
 
-def quantize_model(model: str, output: Path | str, *, scheme: str = DEFAULT_SCHEME,
-                   ignore: Sequence[str] = DEFAULT_IGNORE, model_free: bool = False, verify: bool = True,
-                   max_new_tokens: int = 32, trust_remote_code: bool = False, overwrite: bool = False) -> Path:
+def quantize_model(model: str, output: Path | str, **options: Any) -> Path:
+    """Keyword form of run_quantize (options: QuantizeConfig's fields)."""
+    return run_quantize(QuantizeConfig(model=model, output=output, **options))
+
+
+def run_quantize(config: QuantizeConfig) -> Path:
     """Quantize `model` (a ref) into a model artifact at `output` and verify it against the original."""
+    return _quantize(**config.model_dump(exclude=PUBLISH_KEYS))
+
+
+def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], model_free: bool, verify: bool,
+              max_new_tokens: int, trust_remote_code: bool, overwrite: bool) -> Path:
     scheme = check_scheme(scheme)
-    output = Path(output).expanduser().resolve()
-    if output.exists() and not overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(output, overwrite)
     source = resolve(model, "model")
     config = read_config(source.path, model)
     quant = quantization_of(config)

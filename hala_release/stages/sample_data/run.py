@@ -15,6 +15,7 @@ from pathlib import Path
 from hala_release.artifacts.build import build_artifact
 from hala_release.core.errors import UsageError
 from hala_release.core.provenance import CardFacts
+from hala_release.stages.sample_data.config import SampleDataConfig
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,16 @@ def read_sample(name: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def export_sample(name: str, output: Path | str, *, overwrite: bool = False) -> Path:
+def export_sample(name: str, output: Path | str, **options) -> Path:
+    """Keyword form of run_sample_data (options: SampleDataConfig's fields)."""
+    return run_sample_data(SampleDataConfig(name=name, output=output, **options))
+
+
+def run_sample_data(config: SampleDataConfig) -> Path:
     """Write a shipped sample as a dataset artifact folder (Parquet + card + provenance)."""
     from datasets import Dataset
 
+    name, output, overwrite = config.name, config.output, config.overwrite
     sample = get_sample(name)
     path = sample_path(name)
     rows = read_sample(name)

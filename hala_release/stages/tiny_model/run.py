@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from hala_release.artifacts.build import build_artifact
 from hala_release.core.errors import UsageError
 from hala_release.core.provenance import CardFacts
+from hala_release.stages.tiny_model.config import ARCHES, TinyModelConfig
 
-ARCHES = ("lfm2", "llama")
 SPECIAL_TOKENS = ["<|pad|>", "<|startoftext|>", "<|im_end|>", "<|im_start|>"]
 # ChatML, as LFM2 uses; assistant turns are wrapped in generation markers for assistant-only loss.
 CHAT_TEMPLATE = (
@@ -104,9 +105,18 @@ def model_config(arch: str, vocab_size: int, hidden_size: int, layers: int, head
     raise UsageError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHES)}")
 
 
-def build_tiny_model(output: Path | str, *, arch: str = "lfm2", seed: int = 0, vocab_size: int = 2048,
-                     hidden_size: int = 128, layers: int = 4, heads: int = 4, overwrite: bool = False) -> Path:
+def build_tiny_model(output: Path | str, **options: Any) -> Path:
+    """Keyword form of run_tiny_model (options: TinyModelConfig's fields)."""
+    return run_tiny_model(TinyModelConfig(output=output, **options))
+
+
+def run_tiny_model(config: TinyModelConfig) -> Path:
     """Write a tiny random model artifact (safetensors, config, tokenizer, chat template, card)."""
+    return _build(**config.model_dump())
+
+
+def _build(output: Path, *, arch: str, seed: int, vocab_size: int, hidden_size: int, layers: int, heads: int,
+           overwrite: bool) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 

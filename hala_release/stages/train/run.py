@@ -31,10 +31,12 @@ from typing import Any, Sequence
 from hala_release.artifacts.build import build_artifact, config_hash
 from hala_release.core.chat_format import TurnError, to_messages, turn_layout
 from hala_release.core.errors import HalaError, UsageError, yaml_problem
+from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents, input_languages,
                        license_fields, quantization_of, read_config, remove_pickles, require_safetensors)
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.refs import ResolvedRef, resolve
+from hala_release.stages.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +257,11 @@ class TrainOutcome:
     seconds: float
 
 
+def run_train(config: TrainConfig) -> TrainOutcome:
+    """Train from the config's recipe file with its `--key=value` overrides."""
+    return train_model(config.recipe, config.overrides)
+
+
 def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutcome:
     """Run a training recipe to completion (resuming if a checkpoint exists) and write the model artifact."""
     from accelerate import PartialState
@@ -262,11 +269,9 @@ def train_model(recipe: Path | str, overrides: Sequence[str] = ()) -> TrainOutco
     started = time.perf_counter()
     spec = load_recipe(recipe, overrides)
     args = spec.args
-    output = Path(spec.sft.output_dir).expanduser().resolve()
     state = PartialState()
-    if output.exists() and not args.overwrite:
-        raise HalaError(f"output_dir {output} already exists: pass --overwrite=true to replace it, or choose another "
-                        f"output_dir")
+    output = prepare_output(spec.sft.output_dir, args.overwrite, what="output_dir", fix="--overwrite=true",
+                            option="output_dir")
     model_r = resolve(args.model_name_or_path, "model")
     dataset_r = resolve(args.dataset_name, "dataset")
     model_cfg = read_config(model_r.path, args.model_name_or_path)

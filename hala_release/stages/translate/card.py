@@ -11,7 +11,7 @@ from hala_release.artifacts.inputs import hub_parents, input_creators, input_lic
 from hala_release.core.provenance import CardFacts, CardSection
 
 if TYPE_CHECKING:
-    from hala_release.stages.translate.run import TranslateConfig
+    from hala_release.stages.translate.config import TranslateConfig
 
 
 def translation_card(config: "TranslateConfig", source, model, stats: Counter, failures: Counter) -> CardFacts:

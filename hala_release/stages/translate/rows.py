@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hala_release.core.schemas import ISSUES_COLUMN, OK_COLUMN
 from hala_release.core.segment import join, split_segments
 
 if TYPE_CHECKING:
@@ -11,15 +12,13 @@ if TYPE_CHECKING:
 
     from hala_release.core.schemas import Schema
     from hala_release.engines.segment_translator import SegmentTranslator
-    from hala_release.stages.translate.run import TranslateConfig
+    from hala_release.stages.translate.config import TranslateConfig
 
 
 def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTranslator",
                     config: "TranslateConfig") -> "pa.Table":
     """The input table plus one translated column per locator, `translation_ok` and `translation_issues`."""
     import pyarrow as pa
-
-    from hala_release.stages.translate.run import ISSUES_COLUMN, OK_COLUMN
 
     rows = table.num_rows
     source_lang, target_lang = config.source_lang, config.target_lang

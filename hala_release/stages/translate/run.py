@@ -16,82 +16,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from hala_release.artifacts.build import build_artifact, config_hash
 from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, counter_delta, load_split, open_plan,
                       run_local, shard_todo, total_stats, write_chunk)
-from hala_release.core.errors import HalaError, UsageError
-from hala_release.engines.quality import GateConfig
+from hala_release.core.errors import UsageError
+from hala_release.core.files import prepare_output
+from hala_release.core.schemas import OK_COLUMN
+from hala_release.stages.translate.config import TranslateConfig
 
 log = logging.getLogger(__name__)
-OK_COLUMN, ISSUES_COLUMN = "translation_ok", "translation_issues"
-# Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "tensor_parallel_size",
-                   "concurrency", "cache_dir",
-                   "overwrite", "ray_address", "ray_workers", "push_to_hub"}
-
-
-class TranslateConfig(BaseModel):
-    """Every option of `hala-release translate`; the one definition for CLI, recipes and Python."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    source: str
-    output: str
-    model: str | None = None
-    source_lang: str = "en"
-    target_lang: str = "ar"
-    dataset_schema: str = Field("auto", alias="schema")
-    fields: list[str] = Field(default_factory=list)
-    split: str = "train"
-    subset: str | None = None  # a dataset config name, e.g. "ar-en" for OPUS-100
-    limit: int | None = None
-    engine: str = "vllm"
-    prompt_template: str = "hala-teacher"
-    batch_size: int | None = None  # segments per engine call; default by engine (engines.DEFAULT_BATCH_SIZE)
-    max_tokens: int = 1024
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-    max_retries: int = 2
-    max_chars: int = 1500
-    gates: GateConfig = Field(default_factory=GateConfig)
-    dedup: bool = True
-    cache: bool = True
-    cache_dir: str | None = None
-    chunk_size: int = 1000
-    num_shards: int = 1
-    shard_index: int = 0
-    executor: str = "local"
-    workers: int = 1  # local processes; more than 1 only helps CPU-bound engines (dry-run, openai)
-    ray_address: str | None = None
-    ray_workers: int = 1
-    trust_remote_code: bool = False
-    tensor_parallel_size: int = 1  # vLLM: GPUs one engine spans (a 111B teacher needs several)
-    api_base: str | None = None
-    concurrency: int = 32
-    model_revision: str | None = None  # for --engine openai, where the served weights cannot be pinned
-    overwrite: bool = False
-    push_to_hub: str | None = None
-
-    def result_config(self) -> dict[str, Any]:
-        """The settings that decide the output: recorded in provenance and checked on resume."""
-        return {k: v for k, v in self.model_dump(by_alias=True).items() if k not in SCHEDULING_KEYS}
-
-    def validate_choices(self) -> None:
-        from hala_release.engines import ENGINES
-
-        if self.engine not in ENGINES:
-            raise UsageError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if self.executor not in ("local", "ray"):
-            raise UsageError(f"unknown executor {self.executor!r}: choose local or ray")
-        if not 0 <= self.shard_index < self.num_shards:
-            raise UsageError(f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards}")
-        if self.chunk_size < 1 or (self.batch_size or 1) < 1 or self.workers < 1:
-            raise UsageError("--chunk-size, --batch-size and --workers must be at least 1")
-        if self.source_lang == self.target_lang:
-            raise UsageError(f"--source-lang and --target-lang are both {self.source_lang!r}")
 
 
 def run_translate(config: TranslateConfig) -> dict[str, Any]:
@@ -101,9 +34,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
 
     start = time.perf_counter()
     config.validate_choices()
-    output = Path(config.output).expanduser().resolve()
-    if output.exists() and not config.overwrite:
-        raise HalaError(f"output folder {output} already exists: pass --overwrite to replace it, or choose another --output")
+    output = prepare_output(config.output, config.overwrite)
     source = resolve(config.source, "dataset")
     model = _resolve_model(config)
     dataset = load_split(source, config.split, config.subset, config.limit)
@@ -114,7 +45,8 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
         if config.executor == "ray":
             from hala_release.executors.ray_data import run_chunks_on_ray
 
-            run_chunks_on_ray(config, plan, todo)
+            run_chunks_on_ray(ray_chunk_runner, config.model_dump(by_alias=True), plan, todo,
+                              workers=config.ray_workers, address=config.ray_address)
         else:
             run_local(lambda: ChunkRunner(config, plan, dataset), plan, todo, workers=config.workers, desc="translate")
     done = [i for i in range(plan["chunks"]) if chunk_done(plan, i)]
@@ -151,6 +83,18 @@ def _plan(config: TranslateConfig, source, model, rows: int, output: Path) -> di
     identity = {"config_hash": config_hash(config.result_config()), "source_pin": source.pin, "model_pin": model_pin}
     plan = open_plan(output, identity, rows, config.chunk_size)
     return {**plan, "model_path": str(model.path) if hasattr(model, "path") else None}
+
+
+def ray_chunk_runner(settings: dict[str, Any], plan: dict[str, Any]) -> "ChunkRunner":
+    """A ChunkRunner built inside a Ray actor: it resolves the inputs on its own node (a Hub ref downloads into
+    that node's cache), so only the settings and the plan travel to it."""
+    from hala_release.core.refs import resolve
+
+    config = TranslateConfig.model_validate(settings)
+    dataset = load_split(resolve(config.source, "dataset"), config.split, config.subset, config.limit)
+    if config.engine in ("vllm", "transformers"):
+        plan = {**plan, "model_path": str(resolve(config.model, "model").path)}
+    return ChunkRunner(config, plan, dataset)
 
 
 class ChunkRunner:

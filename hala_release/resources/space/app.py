@@ -1,9 +1,11 @@
 """HALA demo Space: chat with a HALA model and translate English <-> Arabic, keeping code and markup intact.
 
 Runs on a Hugging Face Space (GPU when there is one, else CPU) and locally with `hala-release demo`. It imports
-only gradio, transformers, torch, the standard library and `hala_segment`: hala-release's own segmentation
-(`hala_release/segment.py`), which `hala-release push-space` and `hala-release demo` copy beside this file. The
-copy is never edited by hand; the original is the single source.
+only gradio, transformers, torch, the standard library, `hala_segment` and `hala_prompt`: hala-release's own
+segmentation (`hala_release/core/segment.py`) and prompt template (`hala_release/core/prompt_template.py`), which
+`hala-release push-space` and `hala-release demo` copy beside this file together with the translator's template
+(`translator_prompt.json`, from `hala-translator.yaml`). The copies are never edited by hand; the originals are
+the single source.
 
 Settings come from environment variables (Space "Variables" on the Hub):
   HALA_CHAT_MODEL, HALA_TRANSLATOR_MODEL  Hub id (org/name or org/name@revision) or a local model folder;
@@ -30,17 +32,18 @@ from typing import Callable
 import gradio as gr
 
 try:
+    from hala_prompt import PromptTemplate
     from hala_segment import MARKER_RE, LostSpanError, join, restore, segments, split
 except ImportError:  # running straight from a hala-release checkout, where the package is installed
+    from hala_release.core.prompt_template import PromptTemplate
     from hala_release.core.segment import MARKER_RE, LostSpanError, join, restore, segments, split
 
 ROLES = ("chat", "translator")
 DEFAULT_MODELS = {"chat": "hammh0a/Hala-1.2B", "translator": "hammh0a/Hala-1.2B-EN-AR-Translator"}
 MODEL_ENV = {"chat": "HALA_CHAT_MODEL", "translator": "HALA_TRANSLATOR_MODEL"}
 MODELS_FILE = Path(__file__).with_name("models.json")
-# The prompt HALA's translator was fine-tuned with (hala-release's `hala-translator` template).
-TRANSLATE_PROMPT = "Translate from {source_name} to {target_name}: {text}"
-DIRECTIONS = {"English → Arabic": ("English", "Arabic"), "Arabic → English": ("Arabic", "English")}
+PROMPT_FILE = Path(__file__).with_name("translator_prompt.json")
+DIRECTIONS = {"English → Arabic": ("en", "ar"), "Arabic → English": ("ar", "en")}
 DEFAULT_SYSTEM_PROMPT = "أنت مساعد ذكي ومفيد. أجب بلغة المستخدم بوضوح وإيجاز."
 CHAT_EXAMPLES = [
     "ما هي عاصمة المملكة العربية السعودية؟ أجب بجملة واحدة.",
@@ -94,6 +97,19 @@ class Limits:
                    max_new_tokens=_int_env("HALA_MAX_NEW_TOKENS", cls.max_new_tokens),
                    concurrency=_int_env("HALA_CONCURRENCY", cls.concurrency),
                    queue_size=_int_env("HALA_QUEUE_SIZE", cls.queue_size))
+
+
+def translator_prompt() -> PromptTemplate:
+    """The template HALA's translator was fine-tuned with: the staged copy of hala-release's `hala-translator`,
+    else (straight from a checkout) the installed package's."""
+    if PROMPT_FILE.exists():
+        return PromptTemplate(**json.loads(PROMPT_FILE.read_text(encoding="utf-8")))
+    from hala_release.core.prompts import load_template
+
+    return load_template("hala-translator")
+
+
+TRANSLATOR_PROMPT = translator_prompt()
 
 
 def configured_models() -> dict[str, str]:
@@ -341,8 +357,8 @@ class App:
             yield join(pieces, done), self._note(len(done), len(units), started, model, split_up, kept)
 
     @staticmethod
-    def _prompt(text: str, source: str, target: str) -> str:
-        return TRANSLATE_PROMPT.format(source_name=source, target_name=target, text=text)
+    def _prompt(text: str, source: str, target: str) -> list[dict[str, str]]:
+        return TRANSLATOR_PROMPT.messages(text, source, target)
 
     def _translate_around_markers(self, model, tokenizer, units, source, target) -> dict[str, str]:
         parts_of = {unit: MARKER_RE.split(unit) for unit in units}  # text, marker number, text, ...
@@ -369,12 +385,12 @@ class App:
             result[unit] = "".join(out)
         return result
 
-    def _generate(self, model, tokenizer, prompts: list[str]) -> list[str]:
-        """Greedy generation for a batch of single-turn prompts through the model's chat template."""
+    def _generate(self, model, tokenizer, prompts: list[list[dict[str, str]]]) -> list[str]:
+        """Greedy generation for a batch of prompts (chat messages) through the model's chat template."""
         import torch
 
-        texts = [tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                               tokenize=False) for prompt in prompts]
+        texts = [tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                 for messages in prompts]
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         width = batch["input_ids"].shape[1]
         try:

@@ -1,0 +1,24 @@
+"""Options of `hala-release pipeline run`: each defined once, with its default and help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PipelineRunOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: Path = Field(description="Pipeline recipe YAML (stages with uses:/with:).",
+                         json_schema_extra={"cli": {"argument": True}})
+    output_dir: Path | None = Field(None, description="Folder for the stage artifacts (default: the recipe's "
+                                                      "output_dir, else ./runs/<name>).")
+    push_to_hub: str | None = Field(None, description="Push each artifact to ORG/<repo> as it completes (one commit, "
+                                                      "tagged with the recipe's version).")
+    from_stage: str | None = Field(None, description="Rebuild this stage and every later one; earlier ones are used "
+                                                     "as they are.", json_schema_extra={"cli": {"flags": "--from"}})
+    only: str | None = Field(None, description="Rebuild only this stage (its inputs must exist).")
+    dry_run: bool = Field(False, description="Validate and explain the recipe; run and download nothing.",
+                          json_schema_extra={"cli": {"flags": "--dry-run"}})
+    private: bool = Field(False, description="Create pushed repos as private.")

@@ -1,0 +1,54 @@
+"""The eval stage's options (and the report command's): the one place each is defined, with its default and help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BACKENDS = ("transformers", "vllm")
+_PUBLISHED = "--published/--no-published"
+
+
+class EvalConfig(BaseModel):
+    """Every option of `hala-release eval`; the one definition for CLI, recipes and Python."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Optional on the command line only, where `--list-tasks` needs neither.
+    model: str = Field(description="Model to evaluate: org/name[@rev] or a local folder.",
+                       json_schema_extra={"cli": {"argument": True, "optional": True}})
+    suite: str = Field("hala", description="hala, oall-v2, translation, or a file listing tasks (one per line).")
+    output: Path = Field(description="Folder to write the results artifact to.",
+                         json_schema_extra={"cli": {"optional": True}})
+    backend: str = Field("transformers", description="transformers (CPU or GPU) or vllm (GPU).")
+    max_samples: int | None = Field(None, description="Score at most N samples per task (quick, not comparable).")
+    data_dir: Path | None = Field(None, description="Read benchmarks from DIR/<org>/<name>/ instead of the Hub.")
+    fixtures: bool = Field(False, description="Use the shipped tiny fixture benchmarks (tests, demos; implies "
+                                              "--allow-partial).")
+    allow_partial: bool = Field(False, description="Score the subsets present under --data-dir, skipping missing ones.")
+    batch_size: int | None = Field(None, description="Batch size (default: lighteval picks one).")
+    dtype: str | None = Field(None, description="Model dtype, e.g. bfloat16 (default: the backend's).")
+    model_name: str | None = Field(None, description="org/name in results and leaderboard files (default: the Hub "
+                                                     "id, or local/<folder>).")
+    cache_dir: Path | None = Field(None, description="Keep per-sample predictions here between runs (keyed by the "
+                                                     "model's and data's pins).")
+    update_model_card: bool = Field(False, description="Write model-index entries into the (local) model's card.")
+    results_repo: str | None = Field(None, description="Push the results artifact to this dataset repo, ORG/NAME.",
+                                     json_schema_extra={"cli": {"flags": "--push-results"}})
+    published: bool = Field(True, description="Show HALA's published scores in the report.",
+                            json_schema_extra={"cli": {"flags": _PUBLISHED}})
+    overwrite: bool = Field(False, description="Replace an existing output folder.")
+
+
+class ReportOptions(BaseModel):
+    """Every option of `hala-release report`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[str] = Field(description="Eval results: `hala-release eval` output folders or pushed repos.",
+                               json_schema_extra={"cli": {"argument": True}})
+    output: Path = Field(description="Folder to write the report artifact to.")
+    published: bool = Field(True, description="Add HALA's published scores, labelled as published.",
+                            json_schema_extra={"cli": {"flags": _PUBLISHED}})
+    overwrite: bool = Field(False, description="Replace an existing output folder.")

@@ -1,0 +1,28 @@
+"""The mix stage's options: the one place each is defined, with its default and help."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MixConfig(BaseModel):
+    """Every option of `hala-release mix`; the one definition for CLI, recipes and Python."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    translated: list[str] = Field(default_factory=list, description="Translated dataset ref (output of translate); "
+                                                                    "repeatable.")
+    parallel: list[str] = Field(default_factory=list, description="Parallel corpus ref (OPUS layout or judge output); "
+                                                                  "repeatable.")
+    output: str = Field(description="Folder to write the SFT dataset artifact to.")
+    source_lang: str = Field("en", description="Source language code.")
+    target_lang: str = Field("ar", description="Target language code.")
+    directions: list[str] = Field(default_factory=lambda: ["en-ar", "ar-en"],
+                                  description="Comma list of directions, e.g. en-ar,ar-en.",
+                                  json_schema_extra={"cli": {"comma": True}})
+    split: str = Field("train", description="Split of each input to read.")
+    eval_size: int = Field(200, description="Held-out examples (whole pairs, both directions).")
+    seed: int = Field(0, description="Seed for instruction phrasing, shuffling and the split.")
+    min_chars: int = Field(1, description="Skip pairs whose either side is shorter than this many characters.")
+    overwrite: bool = Field(False, description="Replace an existing output folder.")
+    push_to_hub: str | None = Field(None, description="Push the finished artifact to this dataset repo.")
