@@ -40,3 +40,30 @@ def kill_after_chunks(argv: list[str], output: Path, chunks: int, timeout: float
     process.send_signal(signal.SIGKILL)
     process.wait()
     return len(list(work.glob("chunk-*.parquet")))
+
+
+def serve_until_answered(argv: list, cwd: Path, env: dict, port: int, log: Path) -> bool:
+    """Run a serving command until its port answers HTTP 200, then stop it as a user would (Ctrl-C)."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline, answered = time.monotonic() + 300, False
+            while not answered and proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    answered = opener.open(f"http://127.0.0.1:{port}/", timeout=5).status == 200
+                except OSError:
+                    time.sleep(1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return answered

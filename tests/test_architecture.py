@@ -2,6 +2,7 @@
 
 The contracts live in pyproject.toml (`[tool.importlinter]`) and run here, so a wrong import fails CI."""
 
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_modules_outside_the_layers_import_nothing_of_the_package():
     """The layers contract only binds the layers it names: a module outside them (package data such as
     `resources`, or a new top-level module) must not import the package, or it could hide an upward import."""
     layers = next(contract for contract in _contracts() if contract["type"] == "layers")["layers"]
-    named = {name.strip() for layer in layers for name in layer.split("|")}
+    named = {name.strip() for layer in layers for name in re.split(r"[|:]", layer)}
     graph = grimp.build_graph(PACKAGE, cache_dir=None)
     outside = {m for m in graph.modules if m != PACKAGE and not any(m == n or m.startswith(n + ".") for n in named)}
     assert {m: sorted(graph.find_modules_directly_imported_by(m)) for m in outside

@@ -23,18 +23,17 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import typer
 
 from hala_release.cli import app, main
+from stage_helpers import serve_until_answered
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("hala-release")  # the console script of the environment running the tests
@@ -298,23 +297,7 @@ def serve(example: str, cwd: Path, command) -> None:
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: cannot run {example}"
     log = cwd / f"serve-{port}.log"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with log.open("w") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, env=example_env(), stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline, answered = time.monotonic() + 300, False
-            while not answered and proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    answered = opener.open(f"http://127.0.0.1:{port}/", timeout=5).status == 200
-                except OSError:
-                    time.sleep(1)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    answered = serve_until_answered(argv, cwd, example_env(), port, log)
     assert answered, f"{example} never served on port {port}:\n{log.read_text()[-4000:]}"
 
 

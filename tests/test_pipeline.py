@@ -2,7 +2,6 @@
 (locally and pushed to the test Hub), and lineage from the Hub equal to lineage from local folders."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from stage_helpers import serve_until_answered
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("hala_release", "pyproject.toml", "README.md")
@@ -118,22 +117,6 @@ def hub_files(repo_id: str) -> list[str]:
 def _serve(argv: list, cwd: Path, env: dict) -> None:
     """Start the demo, wait for HTTP 200 on its port, then stop it with Ctrl-C."""
     port = int(argv[argv.index("--port") + 1])
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     log = cwd / "demo.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline, answered = time.monotonic() + 300, False
-            while not answered and proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    answered = opener.open(f"http://127.0.0.1:{port}/", timeout=5).status == 200
-                except OSError:
-                    time.sleep(1)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    answered = serve_until_answered(argv, cwd, env, port, log)
     assert answered, f"the demo never served on port {port}:\n{log.read_text()[-4000:]}"

@@ -20,7 +20,6 @@ import json
 import logging
 import re
 import time
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
