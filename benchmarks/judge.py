@@ -7,7 +7,8 @@
     verdict from the text) and the strongest naive baseline (one unbatched forward pass, read the two logits).
     The naive loops run on our transformers engine's own loaded model (same device and dtype) after two untimed
     warm-up pairs; our engines get an untimed warm-up batch too;
-(b) the cheap filters' rows/s on synthetic pairs built from the shipped OPUS-100 sample.
+(b) the cheap filters' pairs/s and peak RSS on synthetic pairs built from the shipped OPUS-100 sample
+    (`--filters-only` for this part alone).
 Pairs are numbered at the front, so no two prompts share more than the template's own prefix (a number at the end
 would let vLLM's prefix cache reuse the work of the sample row the pair was built from).
 """
@@ -80,17 +81,51 @@ def batched(engine_name: str, model_path: Path, pairs: list[tuple[str, str]]) ->
 
 
 def filters(count: int) -> dict:
+    """(b) as the stage runs them: the split memory-mapped from an Arrow file, the shared duplicate pass, then the
+    per-pair filters chunk by chunk; in a fresh process, so its peak RSS is the filters' own."""
+    import multiprocessing
+
+    with tempfile.TemporaryDirectory(prefix="hala-bench-filters-") as tmp:
+        path = Path(tmp) / "pairs.arrow"
+        write_pairs(path, count)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(filter_figures, (str(path),))
+
+
+def write_pairs(path: Path, count: int, batch: int = 100_000) -> None:
+    """`sample_pairs` written batch by batch, so this process never holds them all."""
     import pyarrow as pa
 
-    from hala_release.stages.judge.filters import PairFilterConfig, count_reasons, filter_reasons
+    schema = pa.schema([("en", pa.string()), ("ar", pa.string())])
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for start in range(0, count, batch):
+            pairs = sample_pairs(min(start + batch, count))[start:]
+            writer.write_table(pa.table({"en": [p[0] for p in pairs], "ar": [p[1] for p in pairs]}, schema=schema))
 
-    pairs = sample_pairs(count)
-    source, target = pa.array([p[0] for p in pairs]), pa.array([p[1] for p in pairs])
+
+def filter_figures(path: str, chunk_size: int = 1000, batch: int = 65_536) -> dict:
+    import resource
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from hala_release.stages.judge.filters import (PairFilterConfig, count_reasons, duplicate_rows, pair_reasons,
+                                                   with_duplicates)
+
+    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+    source, target, rows = table.column("en"), table.column("ar"), len(table)
     began = time.perf_counter()
-    reasons = filter_reasons(source, target, "en", "ar", PairFilterConfig())
+    duplicates = duplicate_rows((source.slice(s, batch), target.slice(s, batch)) for s in range(0, rows, batch))
+    shared = time.perf_counter() - began
+    counts = Counter()
+    for start in range(0, rows, chunk_size):  # one judge chunk at a time, as each shard does
+        reasons = pair_reasons(source.slice(start, chunk_size), target.slice(start, chunk_size), "en", "ar",
+                               PairFilterConfig())
+        counts.update(count_reasons(with_duplicates(reasons, start, *duplicates)))
     seconds = time.perf_counter() - began
-    return {"pairs": count, "seconds": round(seconds, 2), "rows_per_second": round(count / seconds),
-            "counts": dict(count_reasons(reasons))}
+    return {"pairs": rows, "seconds": round(seconds, 2), "pairs_per_second": round(rows / seconds),
+            "duplicate_pass_seconds": round(shared, 2), "chunk_size": chunk_size,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "counts": dict(counts)}
 
 
 def main() -> None:
@@ -99,7 +134,11 @@ def main() -> None:
     parser.add_argument("--filter-pairs", type=int, default=1_000_000, help="pairs for the cheap filters (b)")
     parser.add_argument("--model", type=Path, help="judge model folder (default: a tiny Llama built on the spot)")
     parser.add_argument("--skip-vllm", action="store_true", help="only the transformers engine in (a)")
+    parser.add_argument("--filters-only", action="store_true", help="only the cheap filters (b)")
     args = parser.parse_args()
+    if args.filters_only:
+        print(json.dumps({"b_cheap_filters": filters(args.filter_pairs)}, indent=2))
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     with tempfile.TemporaryDirectory(prefix="hala-bench-") as tmp:

@@ -240,6 +240,16 @@ class HubServer:
         with self._lock:
             self._failures.append(FailRule(n, status, {m.upper() for m in methods}, path_contains))
 
+    def clear_failures(self) -> None:
+        """Stop injecting failures (ends an outage that `fail_next` started)."""
+        with self._lock:
+            self._failures.clear()
+
+    def has_object(self, sha256: str) -> bool:
+        """Whether LFS storage holds this object (an upload reached the server)."""
+        with self._lock:
+            return self._has_blob(sha256)
+
     def commits(self, repo_type: str, repo_id: str, branch: str = MAIN) -> list[str]:
         """Commit shas reachable from `branch`, newest first."""
         with self._lock:

@@ -38,3 +38,30 @@ def test_a_plan_without_finished_chunks_is_replaced(tmp_path):
     with pytest.raises(HalaError, match="different configuration"):
         open_plan(out, {"config_hash": "c"}, rows=10, chunk_size=5)
     assert work_dir_for(out).exists()
+
+
+def test_split_writers_roll_shards_by_size_and_skip_empty_splits(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    from hala_release.executors.chunks import SplitWriters
+
+    folder = tmp_path / "out" / "data"
+    writers = SplitWriters(folder, {"train": 2500, "rejected": 0}, max_shard_bytes=25_000, max_row_group_bytes=6_000)
+    rows, on_disk = [{"id": i, "text": f"sentence {i}"} for i in range(2500)], []
+    for start in range(0, 2500, 250):  # chunks arrive one by one, as `chunk_tables` yields them
+        table = pa.Table.from_pylist(rows[start:start + 250])
+        writers.write("train", table)
+        writers.write("rejected", table.slice(0, 0))
+        on_disk.append(len(list(folder.glob(".train.partial-*"))))
+    shards = writers.close()
+    count = len(shards["train"])
+    assert count >= 3 and on_disk[-1] == count  # shards were written while chunks streamed in
+    assert [p.name for p in shards["train"]] == [f"train-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
+    assert shards["rejected"] == [] and sorted(p.name for p in folder.iterdir()) == [p.name for p in shards["train"]]
+    assert all(pq.ParquetFile(p).metadata.num_row_groups >= 2 for p in shards["train"][:-1])
+    assert writers.samples == rows[:3]
+    loaded = load_dataset("parquet", data_files=str(folder / "train-*.parquet"), split="train",
+                          cache_dir=str(tmp_path / "cache"))
+    assert loaded.to_list() == rows

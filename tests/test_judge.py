@@ -212,3 +212,38 @@ def test_vllm_scores_match_transformers(tiny_llama, tmp_path, capsys):
         scores[engine] = [r["judge_score"] for r in split_rows(out, "train")]
     assert len(scores["vllm"]) == len(scores["transformers"]) > 20
     assert scores["vllm"] == pytest.approx(scores["transformers"], abs=1e-4)
+
+
+def test_shards_share_one_duplicate_pass_and_find_duplicates_across_chunks(tiny_llama, tmp_path, capsys, monkeypatch):
+    """The duplicate verdicts need the whole corpus: the first shard computes them once into the work folder,
+    the other shard reads them, and a pair repeated in the last chunk of the first one is still caught."""
+    from hala_release.stages.judge import run as judge_run
+
+    rows = [r["translation"] for r in read_sample("opus100-ar-en")]
+    rows += [dict(rows[0]), {"en": rows[1]["en"].upper(), "ar": rows[1]["ar"]}]  # rows 80, 81: in the last chunk
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "pairs.jsonl").write_text("".join(json.dumps({"translation": r}, ensure_ascii=False) + "\n"
+                                                for r in rows))
+    calls = []
+    counted = judge_run.duplicate_rows
+    monkeypatch.setattr(judge_run, "duplicate_rows", lambda pairs: calls.append(1) or counted(pairs))
+    base = ["judge", folder, "--judge", tiny_llama, "--engine", "transformers", "--threshold", "0",
+            "--chunk-size", "41"]
+    sharded = tmp_path / "sharded"
+    stored = work_dir_for(sharded) / "duplicates.parquet"
+    for index in (0, 1):
+        code, _, err = run_cli(capsys, *base, "--output", sharded, "--num-shards", "2", "--shard-index", str(index))
+        assert code == 0, err
+        if index == 0:
+            first_write = stored.stat().st_mtime_ns
+    assert len(calls) == 1 and stored.stat().st_mtime_ns == first_write  # the second shard read the stored pass
+    assert run_cli(capsys, *base, "--output", sharded)[0] == 0  # the gather: every chunk exists, no pass at all
+    assert len(calls) == 1
+    single = tmp_path / "single"
+    assert run_cli(capsys, *base, "--output", single)[0] == 0
+    reasons = {out: [(r["translation"]["en"], r["reject_reason"]) for r in split_rows(out, "rejected")]
+               for out in (sharded, single)}
+    assert sorted(reasons[sharded]) == sorted(reasons[single])
+    assert (rows[1]["en"].upper(), "duplicate_normalised") in reasons[sharded]
+    assert [reason for en, reason in reasons[sharded] if en == rows[0]["en"]] == ["duplicate"]

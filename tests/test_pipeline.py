@@ -2,6 +2,7 @@
 (locally and pushed to the test Hub), and lineage from the Hub equal to lineage from local folders."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,39 @@ def test_rerun_skips_and_a_change_reruns_that_stage_and_its_dependents(tmp_path,
     assert all(s["seconds"] >= 0 and s["pin"] == folder_content_hash(out / s["name"]) for s in log["stages"])
 
 
+def test_each_stage_runs_in_a_process_of_its_own(tmp_path):
+    """So a stage's GPU memory (vLLM keeps it while its process lives) is free before the next stage starts."""
+    recipe = _write(tmp_path / "r.yaml", {"name": "p", "version": "v1", "stages": {
+        "model": {"uses": "tiny-model", "with": {"arch": "lfm2", "layers": 2}},
+        "data": {"uses": "sample-data", "with": {"name": "openorca"}},
+        "copy": {"uses": "translate", "with": {"source": "${stages.data.output}", "engine": "dry-run"}}}})
+    run = run_pipeline(recipe, output_dir=tmp_path / "out")
+    pids = [r.pid for r in run.results]
+    assert all(isinstance(pid, int) for pid in pids) and len(set(pids) | {os.getpid()}) == len(pids) + 1
+    assert read_provenance(tmp_path / "out" / "copy").pipeline["stage"] == "copy"  # the step reached the child
+    again = run_pipeline(recipe, output_dir=tmp_path / "out")  # skipped stages start no process
+    assert set(_statuses(again).values()) == {"skipped"} and all(r.pid is None for r in again.results)
+
+
+def test_a_user_error_in_a_stage_process_keeps_its_line_and_exit_code(tmp_path, capsys):
+    """A UsageError raised in the stage's process: the parent shows its one line and exits 2, as in-process."""
+    recipe = _write(tmp_path / "r.yaml", {"name": "u", "version": "v1", "stages": {
+        "data": {"uses": "sample-data", "with": {"name": "openorca"}},
+        "chat": {"uses": "chat-mix", "with": {"translated": ["${stages.data.output}"]}}}})  # not translated
+    code, out, err = _run(capsys, "pipeline", "run", recipe, "--output-dir", tmp_path / "out")
+    assert code == 2 and "stage 'chat' (chat-mix) failed: " in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bug_in_a_stage_process_shows_its_traceback(tmp_path, capfd):
+    from hala_release.pipeline.child import run_in_child
+
+    with pytest.raises(HalaError, match=r"exited with code 1 \(its traceback is above\)"):
+        run_in_child("no-such-kind", {}, tmp_path / "out", False, {})
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "KeyError: 'no-such-kind'" in err
+
+
 def test_refuses_to_replace_a_folder_it_did_not_build(tmp_path):
     out = tmp_path / "out"
     (out / "model").mkdir(parents=True)
@@ -237,6 +271,7 @@ def test_tiny_recipe_end_to_end(tiny_run):
     plan = load_plan(TINY)
     assert [r.name for r in run.results] == [s.name for s in plan.stages]
     assert set(_statuses(run).values()) == {"built"}
+    assert len({r.pid for r in run.results} | {os.getpid()}) == len(run.results) + 1  # one process per stage
     print("\nper-stage wall time (s): " + ", ".join(f"{r.name} {r.seconds}" for r in run.results)
           + f"; total {run.seconds:.1f}")
     dirs = _stage_dirs(out)

@@ -24,8 +24,6 @@ from hala_release.core.files import prepare_output, write_atomic
 from hala_release.core.provenance import CardFacts, Provenance
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-
     from hala_release.core.refs import ResolvedRef
 
 SAMPLE_RECORDS = 3
@@ -67,17 +65,32 @@ class ArtifactDraft:
         finally:
             self.timings[step] = round(self.timings.get(step, 0.0) + time.perf_counter() - start, 3)
 
-    def write_splits(self, splits: dict[str, "Dataset"]) -> None:
-        """Write each split as Parquet where the Hub and `datasets` look for it, and note rows and samples."""
+    def write_splits(self, splits: dict[str, Any], **limits: int) -> None:
+        """Write each split as Parquet shards where the Hub and `datasets` look for them; note rows and samples.
+
+        A split is a `datasets.Dataset`, an Arrow table, or an iterable of Arrow tables/record batches (streamed:
+        only one row group is in memory at a time). `limits` are `ShardedSplitWriter`'s byte budgets (tests).
+        """
+        from hala_release.artifacts.shards import write_split
+
         data_dir = self.path / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        for name, dataset in splits.items():
-            dataset.to_parquet(str(data_dir / f"{name}-00000-of-00001.parquet"))
-            self.card.splits[name] = len(dataset)
-        main = next(iter(splits.values()), None)
-        if main is not None and not self.card.sample_records:
-            rows = main.select(range(min(SAMPLE_RECORDS, len(main)))).to_list()
-            self.card.sample_records = [shorten_record(row) for row in rows]
+        for index, (name, data) in enumerate(splits.items()):
+            if index == 0 and not self.card.sample_records and hasattr(data, "select"):
+                rows = data.select(range(min(SAMPLE_RECORDS, len(data)))).to_list()  # decoded, as users see them
+                self.card.sample_records = [shorten_record(row) for row in rows]
+            elif index == 0 and not self.card.sample_records:
+                data = self._sampled(data)
+            self.card.splits[name] = write_split(data_dir, name, data, **limits).rows
+
+    def _sampled(self, batches: Any) -> Iterator[Any]:
+        """Pass tables through, keeping the first rows as the card's sample records."""
+        import pyarrow as pa
+
+        for batch in [batches] if isinstance(batches, (pa.Table, pa.RecordBatch)) else batches:
+            room = SAMPLE_RECORDS - len(self.card.sample_records)
+            if room > 0:
+                self.card.sample_records.extend(shorten_record(r) for r in batch.slice(0, room).to_pylist())
+            yield batch
 
     def provenance(self, total_seconds: float) -> Provenance:
         return Provenance(

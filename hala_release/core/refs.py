@@ -144,9 +144,22 @@ def folder_content_hash(folder: Path) -> str:
 
 
 def content_hashes(folder: Path) -> dict[str, str]:
-    """Relative path -> SHA-256 of each content file (the per-file pins behind `folder_content_hash`)."""
+    """Relative path -> SHA-256 of each content file (the per-file pins behind `folder_content_hash`).
+    Files unchanged since they were last hashed come from the pin cache, so re-pinning big weights reads nothing."""
+    from hala_release.core.pin_cache import PinCache
+
     folder = Path(folder)
-    return {file.relative_to(folder).as_posix(): file_sha256(file) for file in iter_content_files(folder)}
+    with PinCache() as cache:
+        return {file.relative_to(folder).as_posix(): cache.sha256(file, file_sha256)
+                for file in iter_content_files(folder)}
+
+
+def cached_file_sha256(path: Path) -> str:
+    """`file_sha256` through the pin cache (a recipe file, a single-file input)."""
+    from hala_release.core.pin_cache import PinCache
+
+    with PinCache() as cache:
+        return cache.sha256(Path(path), file_sha256)
 
 
 def combined_hash(hashes: dict[str, str]) -> str:

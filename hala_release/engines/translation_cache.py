@@ -2,16 +2,39 @@
 
 The key covers everything that decides the output: model and its pinned revision, prompt template text,
 sampling parameters, language pair and the segment text. Only translations that passed the quality gates
-are stored. SQLite in WAL mode lets the processes of a Slurm array share one cache file.
+are stored.
+
+Many processes on many machines share one cache folder, often on NFS, where SQLite's locking (and WAL mode
+entirely) cannot be trusted. So no file has two writers: each thread of each process writes its own file in
+`pending/<context>/`, every reader consults the main file `translations.sqlite` plus the pending files present
+(read-only; a file that cannot be read is skipped: a cache miss costs only a generation), and `merge()`, run by
+the step that gathers a finished run, folds the pending files into the main file under a lock file and deletes
+them. Connections are opened lazily in the thread that uses them: Ray Data calls an actor from another thread
+than the one that built it, and a sqlite3 connection belongs to its thread.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
+import re
+import socket
 import sqlite3
+import threading
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+MAIN_FILE = "translations.sqlite"
+_SCHEMA = "CREATE TABLE IF NOT EXISTS translations (key TEXT PRIMARY KEY, text TEXT, tokens INTEGER)"
+_BATCH = 500  # keys per SELECT (SQLite limits the number of bound parameters)
+_MAX_OPEN_READERS = 64  # pending files kept open per thread; more are opened per lookup
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -20,36 +43,162 @@ def default_cache_dir() -> Path:
 
 class TranslationCache:
     def __init__(self, folder: Path | str, context: dict):
-        folder = Path(folder).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "translations.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS translations (key TEXT PRIMARY KEY, text TEXT, tokens INTEGER)")
+        self.folder = Path(folder).expanduser()
+        self.main_path = self.folder / MAIN_FILE
         # The context part of the key is hashed once; each lookup then hashes only the segment.
         self._prefix = hashlib.sha256(json.dumps(context, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        self.pending_dir = self.folder / "pending" / self._prefix[:16]
+        self._local = threading.local()
+        self._token = uuid.uuid4().hex[:8]
 
     def key(self, segment_text: str) -> str:
         return hashlib.sha256(f"{self._prefix}\0{segment_text}".encode()).hexdigest()
 
     def get_many(self, texts: list[str]) -> dict[str, tuple[str, int]]:
-        """Cached (translation, tokens) for the texts that have one."""
+        """Cached (translation, tokens) for the texts that have one, from the main file and every pending file."""
         keys = {self.key(text): text for text in texts}
         found: dict[str, tuple[str, int]] = {}
-        items = list(keys)
-        for start in range(0, len(items), 500):
-            batch = items[start:start + 500]
-            rows = self._db.execute(
-                f"SELECT key, text, tokens FROM translations WHERE key IN ({','.join('?' * len(batch))})", batch)
-            for key, text, tokens in rows:
-                found[keys[key]] = (text, tokens)
+        for path in self._readable_files():
+            missing = [key for key in keys if keys[key] not in found]
+            if not missing:
+                break
+            try:
+                for key, text, tokens in self._select(path, missing):
+                    found[keys[key]] = (text, tokens)
+            except sqlite3.Error:
+                self._forget(path)  # being written, merged away or damaged: only hits are lost
         return found
 
     def put_many(self, items: dict[str, tuple[str, int]]) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO translations VALUES (?, ?, ?)",
-                                 [(self.key(src), text, tokens) for src, (text, tokens) in items.items()])
+        db = self._writer()
+        with _transaction(db):
+            db.executemany("INSERT OR REPLACE INTO translations VALUES (?, ?, ?)",
+                           [(self.key(src), text, tokens) for src, (text, tokens) in items.items()])
+
+    def merge(self) -> int:
+        """Fold this context's pending files into the main file and delete them; returns how many were merged.
+
+        Run it once a run's chunks are all written (the gather step): a file still being written by a run of the
+        same context elsewhere would lose its later entries (hits only, never translations)."""
+        pending = sorted(self.pending_dir.glob("*.sqlite")) if self.pending_dir.is_dir() else []
+        if not pending:
+            return 0
+        self.close()
+        with _file_lock(self.folder / (MAIN_FILE + ".lock")):
+            db = _connect(self.main_path)
+            try:
+                merged = sum(_merge_file(db, path) for path in pending)
+            finally:
+                db.close()
+        _remove_empty(self.pending_dir)
+        return merged
 
     def close(self) -> None:
-        self._db.close()
+        """Close this thread's connections (those of other threads close with their thread's objects)."""
+        state = self._state()
+        for db in [state.writer, *state.readers.values()]:
+            if db is not None:
+                db.close()
+        state.writer, state.writer_path, state.readers = None, None, {}
+
+    def _state(self) -> threading.local:
+        """This thread's connections; reset after a fork, whose child must not share the parent's files."""
+        state = self._local
+        if getattr(state, "pid", None) != os.getpid():
+            state.pid, state.writer, state.writer_path, state.readers = os.getpid(), None, None, {}
+        return state
+
+    def _writer(self) -> sqlite3.Connection:
+        state = self._state()
+        if state.writer is None:
+            self.pending_dir.mkdir(parents=True, exist_ok=True)
+            host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+            name = f"{host}-{os.getpid()}-{threading.get_ident()}-{self._token}.sqlite"
+            state.writer_path = self.pending_dir / name
+            state.writer = _connect(state.writer_path)
+        return state.writer
+
+    def _readable_files(self) -> list[Path]:
+        files = [self.main_path] if self.main_path.is_file() else []
+        if self.pending_dir.is_dir():
+            files += sorted(self.pending_dir.glob("*.sqlite"))
+        state = self._state()
+        for gone in set(state.readers) - set(files):
+            self._forget(gone)
+        return files
+
+    def _select(self, path: Path, keys: list[str]) -> Iterator[tuple[str, str, int]]:
+        state = self._state()
+        db = state.writer if path == state.writer_path else state.readers.get(path)
+        opened = db is None
+        if opened:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            for start in range(0, len(keys), _BATCH):
+                batch = keys[start:start + _BATCH]
+                yield from db.execute(
+                    f"SELECT key, text, tokens FROM translations WHERE key IN ({','.join('?' * len(batch))})", batch)
+        finally:
+            if opened and len(state.readers) < _MAX_OPEN_READERS:
+                state.readers[path] = db
+            elif opened:
+                db.close()
+
+    def _forget(self, path: Path) -> None:
+        db = self._state().readers.pop(path, None)
+        if db is not None:
+            db.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-write connection in rollback-journal mode (WAL needs shared memory, which NFS does not have)."""
+    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+    db.execute("PRAGMA journal_mode=DELETE")  # also converts a file left in WAL mode by an older version
+    db.execute(_SCHEMA)
+    return db
+
+
+def _merge_file(db: sqlite3.Connection, path: Path) -> bool:
+    """Copy one pending file into the main file and delete it; a file that cannot be read stays for a later merge."""
+    try:
+        db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+        try:
+            with _transaction(db):
+                db.execute("INSERT OR REPLACE INTO main.translations SELECT key, text, tokens FROM shard.translations")
+        finally:
+            db.execute("DETACH DATABASE shard")
+    except sqlite3.Error as error:
+        log.warning("translation cache: %s not merged (%s); a later run merges it", path, error)
+        return False
+    path.unlink()
+    return True
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One merger at a time per cache folder, across processes (and machines, where the filesystem locks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # another writer has started a file here

@@ -20,8 +20,6 @@ from typing import Any, Callable, Iterator, Protocol
 from hala_release.core.files import write_atomic
 from hala_release.core.errors import HalaError
 
-ROWS_PER_FILE = 1_000_000
-
 
 class Runner(Protocol):
     def run(self, index: int) -> dict[str, Any]:
@@ -173,42 +171,27 @@ def load_split(source, split: str, subset: str | None = None, limit: int | None 
 
 
 class SplitWriters:
-    """Parquet files per split, `ROWS_PER_FILE` rows each, named the way the Hub and `datasets` expect."""
+    """Streams chunks into each split's Parquet shards (bounded size, named the way the Hub and `datasets` expect).
 
-    def __init__(self, folder: Path, totals: dict[str, int], sample_split: str = "train"):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.totals, self.sample_split = folder, totals, sample_split
-        self.files = {name: max(1, math.ceil(rows / ROWS_PER_FILE)) for name, rows in totals.items()}
-        self.written: Counter = Counter()
-        self.writers: dict[str, Any] = {}
+    `totals` names the splits; an empty split gets no file (an empty Parquet file cannot be read back by
+    `datasets`). `limits` are `ShardedSplitWriter`'s byte budgets (tests use small ones).
+    """
+
+    def __init__(self, folder: Path, totals: dict[str, int], sample_split: str = "train", **limits: int):
+        from hala_release.artifacts.shards import ShardedSplitWriter
+
+        self.sample_split = sample_split
+        self.splits = {name: ShardedSplitWriter(folder, name, **limits) for name in totals}
         self.samples: list[dict] = []
 
     def write(self, split: str, table) -> None:
-        import pyarrow.parquet as pq
+        from hala_release.artifacts.build import SAMPLE_RECORDS, shorten_record
 
-        from hala_release.artifacts.build import shorten_record
+        if split == self.sample_split and len(self.samples) < SAMPLE_RECORDS:
+            room = SAMPLE_RECORDS - len(self.samples)
+            self.samples.extend(shorten_record(r) for r in table.slice(0, room).to_pylist())
+        self.splits[split].write(table)
 
-        offset = 0
-        while offset < table.num_rows:
-            file_index = self.written[split] // ROWS_PER_FILE
-            room = ROWS_PER_FILE - self.written[split] % ROWS_PER_FILE
-            part = table.slice(offset, room)
-            key = f"{split}-{file_index}"
-            if key not in self.writers:
-                self._close_split(split)
-                path = self.folder / f"{split}-{file_index:05d}-of-{self.files[split]:05d}.parquet"
-                self.writers[key] = pq.ParquetWriter(path, table.schema)
-            self.writers[key].write_table(part)
-            if split == self.sample_split and len(self.samples) < 3:
-                self.samples.extend(shorten_record(r) for r in part.slice(0, 3 - len(self.samples)).to_pylist())
-            self.written[split] += part.num_rows
-            offset += part.num_rows
-
-    def _close_split(self, split: str) -> None:
-        for key in [k for k in self.writers if k.startswith(f"{split}-")]:
-            self.writers.pop(key).close()
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        self.writers.clear()
+    def close(self) -> dict[str, list[Path]]:
+        """Finish every split; returns each split's shard files."""
+        return {name: writer.close() for name, writer in self.splits.items()}

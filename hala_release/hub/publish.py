@@ -4,6 +4,11 @@ Why not `upload_folder`: we also need to delete remote files the artifact no lon
 push that would move an existing tag *before* anything is written, to retry a failed commit safely
 (`parent_commit` makes a retried commit fail rather than apply twice), and to render the card with the repo
 id it is being published under. The commit itself is huggingface_hub's `create_commit`.
+
+Big artifacts: large files are uploaded first, a few at a time (`preupload_lfs_files`), each batch retried on its
+own; the Hub's LFS/Xet storage skips objects it already holds, so rerunning a killed push sends only what is
+missing. Only then does the one commit land, so the branch never shows a half-uploaded artifact. Each file is
+hashed at most once per push: the hash computed to diff against the remote is handed to the upload.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ MAX_RETRIES = 5
 BASE_WAIT_SECONDS = 1.0  # doubles per retry: 1, 2, 4, 8, 16 s
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own file; never delete it
 SPACE_SDKS = {"gradio", "streamlit", "docker", "static"}
+UPLOAD_BATCH_FILES = 4  # files per upload round: a failure retries only its round, and progress is logged per round
 
 
 @dataclass
@@ -75,7 +81,8 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
             retry(lambda: api.create_branch(repo_id, repo_type=repo_type, branch=branch, exist_ok=True))
             branches[branch] = retry(lambda: api.repo_info(repo_id, repo_type=repo_type, revision=branch)).sha
         head = branches[branch]
-        changed, deleted = _diff_against(api, repo_id, repo_type, head, files)
+        hashes: dict[str, str] = {}  # path -> sha256, each computed once per push
+        changed, deleted = _diff_against(api, repo_id, repo_type, head, files, hashes)
 
         if tag is not None and tag in tags and (changed or deleted or tags[tag] != head):
             raise HalaError(
@@ -86,7 +93,7 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
         commit_url = None
         if created:
             head, commit_url = _commit(api, repo_id, repo_type, branch, head, files, changed, deleted,
-                                       commit_message or _default_message(folder), retry)
+                                       commit_message or _default_message(folder), retry, hashes)
         if tag is not None and tag not in tags:
             retry(lambda: api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=head,
                                          tag_message=f"hala-release: {repo_id}@{head[:12]}"))
@@ -165,25 +172,28 @@ def check_space_folder(folder: Path) -> dict:
     return meta
 
 
-def _diff_against(api, repo_id: str, repo_type: str, head: str,
-                  files: dict[str, bytes | Path]) -> tuple[list[str], list[str]]:
+def _diff_against(api, repo_id: str, repo_type: str, head: str, files: dict[str, bytes | Path],
+                  hashes: dict[str, str]) -> tuple[list[str], list[str]]:
     """Files that differ from the remote tree at `head`, and remote files the artifact no longer has."""
     from huggingface_hub.hf_api import RepoFile
 
     remote = {entry.path: entry for entry in api.list_repo_tree(repo_id, repo_type=repo_type, revision=head,
                                                                   recursive=True) if isinstance(entry, RepoFile)}
-    changed = [path for path, content in sorted(files.items()) if not _same_content(content, remote.get(path))]
+    changed = [path for path, content in sorted(files.items())
+               if not _same_content(path, content, remote.get(path), hashes)]
     deleted = sorted(path for path in remote if path not in files and path not in KEEP_REMOTE)
     return changed, deleted
 
 
-def _same_content(content: bytes | Path, remote) -> bool:
+def _same_content(path: str, content: bytes | Path, remote, hashes: dict[str, str]) -> bool:
     from huggingface_hub.utils.sha import git_hash
 
     if remote is None:
         return False
     if remote.lfs is not None:
-        return _sha256(content) == remote.lfs.sha256
+        if path not in hashes:
+            hashes[path] = _sha256(content)
+        return hashes[path] == remote.lfs.sha256
     data = content if isinstance(content, bytes) else content.read_bytes()
     return git_hash(data) == remote.blob_id
 
@@ -192,27 +202,32 @@ def _sha256(content: bytes | Path) -> str:
     return hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else file_sha256(content)
 
 
-def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, message, retry) -> tuple[str, str]:
-    """Create the one commit; a retry that finds its own earlier attempt already applied counts as done."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, message, retry,
+            hashes) -> tuple[str, str]:
+    """Upload what the commit needs, then create the one commit.
+
+    A retry that finds its own earlier attempt already applied counts as done. The operations are built once and
+    reused by every retry: huggingface_hub keeps on them what it uploaded and the hashes it computed (it marks an
+    operation as used only once its commit succeeded).
+    """
+    from huggingface_hub import CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
 
-    def operations():
-        # Fresh objects per attempt: huggingface_hub records upload state on them.
-        ops = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=files[path] if isinstance(files[path], bytes)
-                                  else str(files[path])) for path in changed]
-        return ops + [CommitOperationDelete(path_in_repo=path) for path in deleted]
+    additions = [_addition(path, files[path], hashes.get(path)) for path in changed]
+    _upload(api, repo_id, repo_type, branch, additions, retry)
+    hashes.update({op.path_in_repo: op.upload_info.sha256.hex() for op in additions if op.upload_info.is_hashed})
+    operations = additions + [CommitOperationDelete(path_in_repo=path) for path in deleted]
 
     def attempt():
         try:
-            info = api.create_commit(repo_id, operations(), repo_type=repo_type, revision=branch,
+            info = api.create_commit(repo_id, operations, repo_type=repo_type, revision=branch,
                                      parent_commit=head, commit_message=message)
             return info.oid, info.commit_url
         except HfHubHTTPError as err:
             status = err.response.status_code if err.response is not None else None
             if status in {409, 412}:
                 new_head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
-                if new_head != head and _diff_against(api, repo_id, repo_type, new_head, files) == ([], []):
+                if new_head != head and _diff_against(api, repo_id, repo_type, new_head, files, hashes) == ([], []):
                     return new_head, None  # an earlier attempt landed before its answer was lost
                 raise HalaError(
                     f"{repo_id}@{branch} moved while pushing (someone else committed): rerun the push"
@@ -220,6 +235,39 @@ def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, mess
             raise
 
     return retry(attempt)
+
+
+def _addition(path: str, content: bytes | Path, sha256: str | None):
+    """One add operation; a hash already computed for the diff is handed over so the file is not read again."""
+    from huggingface_hub import CommitOperationAdd
+
+    op = CommitOperationAdd(path_in_repo=path, path_or_fileobj=content if isinstance(content, bytes) else str(content))
+    if sha256 is not None:
+        op.upload_info.sha256 = bytes.fromhex(sha256)
+    return op
+
+
+def _upload(api, repo_id: str, repo_type: str, branch: str, additions: list, retry) -> None:
+    """Upload large files in small rounds before committing; storage the Hub already has is skipped (resume)."""
+    total = sum(op.upload_info.size for op in additions)
+    done = 0
+    for start in range(0, len(additions), UPLOAD_BATCH_FILES):
+        batch = additions[start:start + UPLOAD_BATCH_FILES]
+        retry(lambda: _upload_batch(api, repo_id, repo_type, branch, batch))
+        done += sum(op.upload_info.size for op in batch)
+        log.info("uploaded %d/%d files (%.1f/%.1f MB)", start + len(batch), len(additions), done / 1e6, total / 1e6)
+
+
+def _upload_batch(api, repo_id: str, repo_type: str, branch: str, batch: list) -> None:
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.preupload_lfs_files(repo_id, batch, repo_type=repo_type, revision=branch, free_memory=False)
+    except RuntimeError as err:  # huggingface_hub wraps a failed upload; retries need the HTTP error inside
+        if isinstance(err.__cause__, (HfHubHTTPError, httpx.TransportError, ConnectionError)):
+            raise err.__cause__ from None
+        raise
 
 
 def _with_retries(call: Callable[[], T], *, max_retries: int, base_wait: float) -> T:

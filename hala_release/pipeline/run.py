@@ -12,6 +12,10 @@ Reruns are incremental. Every artifact's provenance records the step that built 
 the same fingerprint is skipped. A change anywhere upstream changes a pin, so everything downstream reruns. A
 failed stage stops the run; running the same command again resumes (translate and judge keep finished chunks,
 train keeps checkpoints).
+
+Each stage that runs, runs in a fresh Python process (pipeline/child.py): what it holds, GPU memory above all
+(vLLM does not give it back while its process lives), is returned before the next stage starts. Planning,
+pinning and pushing stay in this process.
 """
 
 from __future__ import annotations
@@ -213,9 +217,9 @@ def _recipe_file(recipe_path: Path, text: str) -> Path | None:
 
 
 def _content_hash(path: Path) -> str:
-    from hala_release.core.refs import file_sha256, folder_content_hash
+    from hala_release.core.refs import cached_file_sha256, folder_content_hash
 
-    return folder_content_hash(path) if path.is_dir() else "sha256:" + file_sha256(path)
+    return folder_content_hash(path) if path.is_dir() else "sha256:" + cached_file_sha256(path)
 
 
 # ----------------------------------------------------------------------------------------------------------- run
@@ -235,6 +239,7 @@ class StageResult:
     revision: str | None = None
     report: str | None = None
     demo: str | None = None
+    pid: int | None = None  # the process the stage ran in (each built stage runs in its own)
 
 
 @dataclass
@@ -325,7 +330,7 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
                     result.status, result.reason = "skipped", "up to date"
                 else:
                     echo(f"[{stage.name}] {stage.kind.name}: running ({reason})")
-                    outcome = _run_stage(stage, values, output, step)
+                    outcome, result.pid = _run_stage(stage, values, output, step)
                     result.status, result.reason = "built", reason
                     result.note = outcome.get("note", "")
                     if outcome.get("resumed"):
@@ -422,14 +427,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _run_stage(stage: PlannedStage, values: dict[str, Any], output: Path, step: dict[str, Any]) -> dict[str, Any]:
-    from hala_release.artifacts.build import PIPELINE_STEP
+def _run_stage(stage: PlannedStage, values: dict[str, Any], output: Path, step: dict[str, Any]) -> tuple[dict, int]:
+    """In a process of its own (see pipeline/child.py), so the next stage starts with the GPU memory free."""
+    from hala_release.pipeline.child import run_in_child
 
-    token = PIPELINE_STEP.set(step)
-    try:
-        return stage.kind.run_step(values, output, output.exists())
-    finally:
-        PIPELINE_STEP.reset(token)
+    return run_in_child(stage.kind.name, values, output, output.exists(), step)
 
 
 def _push(plan: Plan, stage: PlannedStage, output: Path, org: str, private: bool,

@@ -1,13 +1,18 @@
 """Cheap filters for a parallel corpus, run before any model sees it: each is counted, the first that fails wins.
 
-They run column-wise with Arrow compute (RE2 regular expressions, hash grouping), so a million pairs take
-seconds rather than minutes. `identical` and `duplicate_normalised` compare texts as `text.normalise` does (the
-definition of "the same text" that mix and chat-mix use too), applied once per distinct string: exact matching
-after normalisation, not fuzzy near-duplicate detection.
+They run column-wise with Arrow compute (RE2 regular expressions), so a million pairs take seconds rather than
+minutes. `identical` and `duplicate_normalised` compare texts as `text.normalise` does (the definition of "the
+same text" that mix and chat-mix use too), applied once per distinct string: exact matching after normalisation,
+not fuzzy near-duplicate detection.
+
+Per-pair filters (`pair_reasons`) see one chunk at a time. The duplicate filters need the whole corpus ("first
+occurrence wins"), so `duplicate_rows` reduces every pair to a 16-byte BLAKE2b key, chunk by chunk, and finds the
+repeats among the keys: 32 MB for a million pairs (two keys each), not the texts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 
@@ -40,13 +45,43 @@ def _share(pc, numerator, denominator):
     return pc.divide(pc.cast(numerator, "double"), pc.max_element_wise(pc.cast(denominator, "double"), 1.0))
 
 
-def filter_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
-    """A string array: the first failing filter per pair, or null for pairs that pass every filter."""
+def filter_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig,
+                   batch: int = 65_536):
+    """A string array: the first failing filter per pair, or null for pairs that pass every filter (the whole
+    corpus in one process; the judge stage shares the duplicate verdicts between shards instead)."""
+    import pyarrow as pa
+
+    parts, exact, normalised = [], [], []
+    for start in range(0, len(source), batch):
+        reasons, keys = _pair_filters(source.slice(start, batch), target.slice(start, batch), source_lang,
+                                      target_lang, config)
+        parts.append(reasons)
+        exact.append(keys[0])
+        normalised.append(keys[1])
+    duplicates = _repeats(exact), _repeats(normalised)
+    chunks, start = [], 0
+    for reasons in parts:
+        reasons = with_duplicates(reasons, start, *duplicates)
+        chunks.extend(reasons.chunks if isinstance(reasons, pa.ChunkedArray) else [reasons])
+        start += len(reasons)
+    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+
+
+def pair_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
+    """The first failing per-pair filter (everything but the duplicate ones) for one chunk, or null."""
+    return _pair_filters(source, target, source_lang, target_lang, config, keys=False)[0]
+
+
+def _texts(pa, pc, side):
+    return pc.fill_null(pc.cast(side, pa.string()), "")
+
+
+def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig, keys=True):
+    """Per-pair reasons for one chunk and, with `keys`, its duplicate keys (the normalised text is made once)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    source = pc.fill_null(pc.cast(source, pa.string()), "")
-    target = pc.fill_null(pc.cast(target, pa.string()), "")
+    source, target = _texts(pa, pc, source), _texts(pa, pc, target)
     rows = len(source)
     checks: list[tuple[str, pa.Array]] = []
     stripped = [pc.utf8_trim_whitespace(side) for side in (source, target)]
@@ -76,21 +111,62 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
     shorter = pc.max_element_wise(pc.cast(pc.min_element_wise(src_len, tgt_len), "double"), 1.0)
     checks.append(("length_ratio", pc.and_(pc.greater_equal(longer, config.length_ratio_min_chars),
                                            pc.greater(pc.divide(longer, shorter), config.max_length_ratio))))
-    checks.append(("duplicate", _repeats(pa, pc, pc.binary_join_element_wise(source, target, "\x00"))))
-    checks.append(("duplicate_normalised", _repeats(pa, pc, pc.binary_join_element_wise(src_norm, tgt_norm, "\x00"))))
 
     reasons = pa.nulls(rows, pa.string())
     for name, failed in reversed(checks):  # the earliest filter is applied last, so it wins
         reasons = pc.if_else(pc.fill_null(failed, False), name, reasons)
+    return reasons, (_keys(pa, pc, source, target), _keys(pa, pc, src_norm, tgt_norm)) if keys else None
+
+
+def _keys(pa, pc, source, target):
+    """16 bytes of BLAKE2b per pair: fixed-width keys, so the repeats of a whole corpus fit in memory."""
+    joined = pc.cast(pc.binary_join_element_wise(source, target, "\x00"), pa.binary())
+    digests = b"".join(hashlib.blake2b(pair, digest_size=16).digest() for pair in joined.to_pylist())
+    import numpy as np
+
+    return np.frombuffer(digests, dtype="V16")
+
+
+def duplicate_rows(pairs) -> tuple:
+    """Sorted row numbers of the `duplicate` and the `duplicate_normalised` repeats of a corpus given as
+    (source, target) chunks in row order: every occurrence of a key after its first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    exact, normalised = [], []
+    for source, target in pairs:
+        source, target = _texts(pa, pc, source), _texts(pa, pc, target)
+        exact.append(_keys(pa, pc, source, target))
+        normalised.append(_keys(pa, pc, text.normalise_array(source), text.normalise_array(target)))
+    return _repeats(exact), _repeats(normalised)
+
+
+def _repeats(keys: list):
+    """Row numbers, sorted, of every key after its first occurrence (`np.unique` keeps the first index)."""
+    import numpy as np
+
+    keys = np.concatenate(keys) if keys else np.array([], dtype="V16")
+    _, first = np.unique(keys, return_index=True)
+    repeat = np.ones(len(keys), dtype=bool)
+    repeat[first] = False
+    return np.flatnonzero(repeat).astype(np.int64)
+
+
+def with_duplicates(reasons, start: int, exact, normalised):
+    """`reasons` of rows start.. with the duplicate verdicts added where no per-pair filter failed."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    passed = pc.is_null(reasons)
+    for name, rows in (("duplicate_normalised", normalised), ("duplicate", exact)):  # `duplicate` wins
+        low, high = np.searchsorted(rows, [start, start + len(reasons)])
+        if low == high:
+            continue
+        repeat = np.zeros(len(reasons), dtype=bool)
+        repeat[rows[low:high] - start] = True
+        reasons = pc.if_else(pc.and_(passed, pa.array(repeat)), name, reasons)
     return reasons
-
-
-def _repeats(pa, pc, keys):
-    """True for every occurrence of a key after its first."""
-    table = pa.table({"key": keys, "row": pa.array(range(len(keys)), pa.int64())})
-    first = table.group_by("key", use_threads=False).aggregate([("row", "min")]).column("row_min")
-    keep = pc.is_in(table.column("row"), value_set=first)
-    return pc.invert(keep)
 
 
 def count_reasons(reasons) -> Counter:

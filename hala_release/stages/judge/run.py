@@ -3,13 +3,20 @@
 The score of a pair is P(ACCEPT) / (P(ACCEPT) + P(REJECT)) for the judge's next token after the prompt, read
 from the model's probabilities rather than parsed from text: deterministic, works with any chat model, and a
 threshold users can tune. Scores do not depend on the threshold, so changing it reuses the scored chunks.
+
+Cheap filters run chunk by chunk inside each chunk's job. The duplicate verdicts need the whole corpus, so they
+are computed once, under a file lock, into the work folder beside the plan, and every shard reads them.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +25,19 @@ from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_don
                       shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
 from hala_release.core.errors import HalaError, UsageError
-from hala_release.core.files import prepare_output
+from hala_release.core.files import prepare_output, write_atomic
 from hala_release.stages.judge.config import JudgeConfig
-from hala_release.stages.judge.filters import FILTERS, RULES, count_reasons, filter_reasons
+from hala_release.stages.judge.filters import FILTERS, RULES, count_reasons, duplicate_rows, pair_reasons, with_duplicates
 
 log = logging.getLogger(__name__)
 REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
+DUPLICATES_FILE = "duplicates.parquet"
+BATCH_ROWS = 65_536  # rows per step of the duplicate pass
 
 
 def pair_columns(dataset, config: JudgeConfig):
-    """The two language sides as Arrow arrays, with an error naming the columns when they are not there."""
+    """The two language sides as Arrow arrays (zero-copy views of the memory-mapped split), with an error naming
+    the columns when they are not there."""
     import pyarrow.compute as pc
 
     table = dataset.with_format("arrow")[:]
@@ -51,11 +61,11 @@ def pair_columns(dataset, config: JudgeConfig):
 class JudgeRunner:
     """One judge engine scoring the pairs of chunks that passed the cheap filters."""
 
-    def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, reasons):
+    def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, duplicates):
         from hala_release.core.prompts import load_template
 
         self.config, self.plan, self.dataset = config, plan, dataset
-        self.source, self.target, self.reasons = source, target, reasons
+        self.source, self.target, self.duplicates = source, target, duplicates
         self.template = load_template(config.prompt_template, "{source},{target}")
         self.engine = make_engine(config.engine, plan["model_path"], trust_remote_code=config.trust_remote_code,
                                   dtype=config.dtype, tensor_parallel_size=config.tensor_parallel_size,
@@ -69,9 +79,10 @@ class JudgeRunner:
 
         start, stop = chunk_bounds(self.plan, index)
         began = time.perf_counter()
-        reasons = self.reasons.slice(start, stop - start)
-        sources = self.source.slice(start, stop - start).to_pylist()
-        targets = self.target.slice(start, stop - start).to_pylist()
+        source, target = self.source.slice(start, stop - start), self.target.slice(start, stop - start)
+        reasons = pair_reasons(source, target, self.config.source_lang, self.config.target_lang, self.config.filters)
+        reasons = with_duplicates(reasons, start, *self.duplicates)
+        sources, targets = source.to_pylist(), target.to_pylist()
         # Pairs that passed the cheap filters, longest first: batches of similar length pad less.
         todo = sorted((i for i, reason in enumerate(reasons.to_pylist()) if reason is None),
                       key=lambda i: -(len(sources[i] or "") + len(targets[i] or "")))
@@ -115,6 +126,56 @@ def verdict_token_ids(tokenizer, verdicts: tuple[str, str], judge: str) -> list[
     return ids
 
 
+def shared_duplicates(plan: dict[str, Any], source, target) -> tuple:
+    """The corpus's duplicate rows, computed by the first job that needs them and read by every other one.
+
+    The file records the plan it was made for, so a work folder reused under another plan recomputes it.
+    """
+    import pyarrow.parquet as pq
+
+    work = Path(plan["work_dir"])
+    path, stamp = work / DUPLICATES_FILE, _plan_stamp(plan)
+    found = _read_duplicates(pq, path, stamp)
+    if found is not None:
+        return found
+    with open(work / "duplicates.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent shards wait here for the one that computes
+        found = _read_duplicates(pq, path, stamp)
+        if found is None:
+            slices = ((source.slice(start, BATCH_ROWS), target.slice(start, BATCH_ROWS))
+                      for start in range(0, len(source), BATCH_ROWS))
+            found = duplicate_rows(slices)
+            _write_duplicates(pq, path, stamp, found)
+    return found
+
+
+def _plan_stamp(plan: dict[str, Any]) -> str:
+    fixed = {k: v for k, v in plan.items() if k not in ("work_dir", "model_path")}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
+
+
+def _read_duplicates(pq, path: Path, stamp: str):
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    if (table.schema.metadata or {}).get(b"hala_plan", b"").decode() != stamp:
+        return None
+    reasons = table.column("reason").to_numpy(zero_copy_only=False)
+    rows = table.column("row").to_numpy()
+    return rows[reasons == "duplicate"], rows[reasons == "duplicate_normalised"]
+
+
+def _write_duplicates(pq, path: Path, stamp: str, found: tuple) -> None:
+    import pyarrow as pa
+
+    exact, normalised = found
+    table = pa.table({"row": pa.array([*exact, *normalised], pa.int64()),
+                      "reason": pa.array(["duplicate"] * len(exact) + ["duplicate_normalised"] * len(normalised))})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata({"hala_plan": stamp}), sink)
+    write_atomic(path, sink.getvalue().to_pybytes())
+
+
 def run_judge(config: JudgeConfig) -> dict[str, Any]:
     """Filter, score what this process is responsible for, and build the artifact when every chunk exists."""
     from hala_release.core.refs import resolve
@@ -133,26 +194,27 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
     judge_ref = resolve(config.judge, "model")
     dataset = load_split(source_ref, config.split, config.subset, config.limit)
     source, target = pair_columns(dataset, config)
-    began = time.perf_counter()
-    reasons = filter_reasons(source, target, config.source_lang, config.target_lang, config.filters)
-    filter_seconds = time.perf_counter() - began
     identity = {"config_hash": config_hash(config.result_config()), "source_pin": source_ref.pin,
                 "judge_pin": judge_ref.pin, "filter_rules": RULES}
     plan = {**open_plan(output, identity, len(dataset), config.chunk_size), "model_path": str(judge_ref.path)}
     todo = shard_todo(plan, config.num_shards, config.shard_index)
+    duplicate_seconds = 0.0
     if todo:
-        run_local(lambda: JudgeRunner(config, plan, dataset, source, target, reasons), plan, todo,
+        began = time.perf_counter()
+        duplicates = shared_duplicates(plan, source, target)
+        duplicate_seconds = time.perf_counter() - began
+        run_local(lambda: JudgeRunner(config, plan, dataset, source, target, duplicates), plan, todo,
                   workers=config.workers, desc="judge")
     done = sum(chunk_done(plan, i) for i in range(plan["chunks"]))
     summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": done, "chunks_this_run": len(todo),
-               "filter_seconds": round(filter_seconds, 2)}
+               "duplicate_seconds": round(duplicate_seconds, 2)}
     if done < plan["chunks"] or config.num_shards > 1:
         return {**summary, "status": "partial" if done < plan["chunks"] else "shards-complete"}
-    return {**summary, **assemble(config, plan, source_ref, judge_ref, count_reasons(reasons), output, started),
+    return {**summary, **assemble(config, plan, source_ref, judge_ref, output, started),
             "status": "complete"}
 
 
-def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, output: Path,
+def assemble(config: JudgeConfig, plan, source_ref, judge_ref, output: Path,
              started: float | None = None) -> dict[str, Any]:
     """Kept pairs to `train`, the rest to `rejected` with reason and score; histogram and card."""
     import pyarrow as pa
@@ -161,8 +223,9 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, filter_counts, ou
     from hala_release.stages.judge.card import judge_card, score_histogram
 
     stats, _ = total_stats(plan)
-    kept_total, scores = 0, []
+    kept_total, scores, filter_counts = 0, [], Counter()
     for table in chunk_tables(plan):
+        filter_counts.update(count_reasons(table.column(REASON_COLUMN)))
         judged = table.column(SCORE_COLUMN)
         scores.extend(s for s in judged.to_pylist() if s is not None)
         kept_total += pc.sum(pc.fill_null(pc.greater_equal(judged, config.threshold), False)).as_py() or 0

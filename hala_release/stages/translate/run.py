@@ -58,6 +58,7 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     if config.num_shards > 1:
         summary["status"] = "shards-complete"  # gathering is a separate, single step
         return summary
+    merge_cache(config, plan)
     summary.update(assemble(config, plan, source, model, output, started=start))
     summary["status"] = "complete"
     return summary
@@ -116,10 +117,7 @@ class ChunkRunner:
                              tensor_parallel_size=config.tensor_parallel_size)
         cache = None
         if config.cache and not engine.identity:
-            context = {"model": config.model, "model_pin": plan["model_pin"], "prompt": template.text,
-                       "sampling": sampling.record(), "source_lang": config.source_lang,
-                       "target_lang": config.target_lang}
-            cache = TranslationCache(config.cache_dir or default_cache_dir(), context)
+            cache = TranslationCache(config.cache_dir or default_cache_dir(), cache_context(config, plan))
         self.translator = SegmentTranslator(engine, template, sampling, config.gates, config.source_lang,
                                             config.target_lang, cache=cache,
                                             batch_size=config.batch_size or DEFAULT_BATCH_SIZE[config.engine],
@@ -146,6 +144,26 @@ class ChunkRunner:
 
     def close(self) -> None:
         self.engine.close()
+        if self.translator.cache is not None:
+            self.translator.cache.close()
+
+
+def cache_context(config: TranslateConfig, plan: dict[str, Any]) -> dict[str, Any]:
+    """What the translation cache key covers besides the segment: everything that decides the output."""
+    from hala_release.core.prompts import load_template
+    from hala_release.engines import Sampling
+
+    sampling = Sampling(config.max_tokens, config.temperature, config.top_p, config.seed)
+    return {"model": config.model, "model_pin": plan["model_pin"], "prompt": load_template(config.prompt_template).text,
+            "sampling": sampling.record(), "source_lang": config.source_lang, "target_lang": config.target_lang}
+
+
+def merge_cache(config: TranslateConfig, plan: dict[str, Any]) -> None:
+    """Fold the run's per-writer cache files into the shared cache file, once every chunk is written."""
+    from hala_release.engines.translation_cache import TranslationCache, default_cache_dir
+
+    if config.cache:
+        TranslationCache(config.cache_dir or default_cache_dir(), cache_context(config, plan)).merge()
 
 
 def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, output: Path,
