@@ -18,7 +18,7 @@ from hala_release.core.licenses import LICENSE_FILES, CarriedLicense, SourceLice
 if TYPE_CHECKING:
     from hala_release.core.refs import ResolvedRef
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")  # loading any of them can run code
 
 
 def read_config(folder: Path, ref_text: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from hala_release import __version__
 from hala_release.artifacts.build import SAMPLE_RECORDS, config_hash, shorten_record
 from hala_release.artifacts.card import CARD_FILE, read_card_metadata, write_card
+from hala_release.artifacts.inputs import PICKLE_SUFFIXES
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import link_file
 from hala_release.core.provenance import PROVENANCE_FILE, CardFacts, CardSection, Provenance
@@ -28,7 +29,6 @@ from hala_release.core.refs import check_repo_id, combined_hash, content_hashes
 
 IMPORT_STAGE = "import"
 DATA_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MAX_SHARD_BYTES = 500 * 1024**2  # as `datasets`' own push_to_hub: Parquet shards the Hub viewer handles well
 NOT_PUBLISHED = {CARD_FILE, PROVENANCE_FILE, ".gitattributes"}  # replaced by ours, or the Hub's own
 _LICENSE_TEXT = re.compile(r"^(licen[cs]e|copying|notice)([-._].*)?$", re.IGNORECASE)
