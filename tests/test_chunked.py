@@ -1,5 +1,10 @@
 """Shared chunk machinery: loading inputs never returns a stale cached copy of a rebuilt folder."""
 
+import json
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from hala_release.executors.chunks import load_split
@@ -65,3 +70,37 @@ def test_split_writers_roll_shards_by_size_and_skip_empty_splits(tmp_path):
     loaded = load_dataset("parquet", data_files=str(folder / "train-*.parquet"), split="train",
                           cache_dir=str(tmp_path / "cache"))
     assert loaded.to_list() == rows
+
+
+def _resident_kb(paths: set[str]) -> int:
+    """This process's resident kB of the mappings of `paths` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) == 6 and fields[5] in paths
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_release_pages_gives_back_the_mapped_split_and_keeps_it_readable(tmp_path):
+    """Reading a split chunk by chunk must not leave all of it resident (RSS would grow with the split); the
+    dropped pages come back from the file when read again."""
+    import pyarrow.compute as pc
+
+    from hala_release.core.refs import resolve
+    from hala_release.executors.chunks import release_pages
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "rows.jsonl").write_text("".join(json.dumps({"text": f"{i} " + "x" * 400}) + "\n" for i in range(20_000)))
+    dataset = load_split(resolve(str(folder), "dataset"), "train")
+    paths = {os.path.realpath(entry["filename"]) for entry in dataset.cache_files}
+    table = dataset.with_format("arrow")[:]
+    length = pc.sum(pc.utf8_length(table.column("text"))).as_py()  # touches every page
+    assert _resident_kb(paths) > 4_000
+    release_pages(dataset)
+    assert _resident_kb(paths) < 200
+    assert pc.sum(pc.utf8_length(table.column("text"))).as_py() == length

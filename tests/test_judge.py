@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pyarrow as pa
 import pytest
@@ -14,7 +15,8 @@ from hala_release.executors.chunks import work_dir_for
 from stage_helpers import kill_after_chunks, run_cli, split_rows
 from hala_release.core.errors import HalaError
 from hala_release.stages.judge.run import verdict_token_ids
-from hala_release.stages.judge.filters import FILTERS, RULES, PairFilterConfig, count_reasons, filter_reasons
+from hala_release.stages.judge.filters import (FILTERS, RULES, PairFilterConfig, corpus_reasons, count_reasons,
+                                              filter_reasons, reasons_of)
 from hala_release.core.prompts import load_template
 from hala_release.core.provenance import read_provenance
 from hala_release.stages.sample_data.run import export_sample, read_sample
@@ -57,6 +59,19 @@ def test_first_failing_filter_wins_and_duplicates_keep_the_first():
     ar = ["تصبح على خير", "تصبح على خير", "تصبح على خير", "  "]
     reasons = filter_reasons(pa.array(en), pa.array(ar), "en", "ar", PairFilterConfig()).to_pylist()
     assert reasons == [None, "duplicate", "duplicate_normalised", "empty"]
+
+
+def test_duplicates_are_found_across_batches_out_of_core(tmp_path):
+    """One pair per batch: the repeats are found among every batch's keys (in a DuckDB file, removed after), the
+    first occurrence kept, and `duplicate` wins over `duplicate_normalised` for an exact repeat."""
+    en = ["Good night", "See you", "good night!", "Good night", "See you"]
+    ar = ["تصبح على خير", "أراك لاحقا", "تصبح على خير", "تصبح على خير", "أراك لاحقا"]
+    batches = ((pa.array([e]), pa.array([a])) for e, a in zip(en, ar))
+    spill = tmp_path / "work"
+    codes = corpus_reasons(batches, "en", "ar", PairFilterConfig(), spill)
+    assert codes.dtype.itemsize == 1  # a byte a pair is all that stays in memory for the corpus
+    assert reasons_of(codes).to_pylist() == [None, None, "duplicate_normalised", "duplicate", "duplicate"]
+    assert list(spill.iterdir()) == []
 
 
 def test_duplicates_after_the_shared_normalisation():
@@ -225,13 +240,18 @@ def test_shards_share_one_duplicate_pass_and_find_duplicates_across_chunks(tiny_
     folder.mkdir()
     (folder / "pairs.jsonl").write_text("".join(json.dumps({"translation": r}, ensure_ascii=False) + "\n"
                                                 for r in rows))
+    from hala_release.core import text as text_module
+
+    normalised = Counter()
+    real_normalise = text_module.normalise
+    monkeypatch.setattr(text_module, "normalise", lambda t: normalised.update([t]) or real_normalise(t))
     calls = []
-    counted = judge_run.duplicate_rows
-    monkeypatch.setattr(judge_run, "duplicate_rows", lambda pairs: calls.append(1) or counted(pairs))
+    counted = judge_run.corpus_reasons
+    monkeypatch.setattr(judge_run, "corpus_reasons", lambda *args: calls.append(1) or counted(*args))
     base = ["judge", folder, "--judge", tiny_llama, "--engine", "transformers", "--threshold", "0",
             "--chunk-size", "41"]
     sharded = tmp_path / "sharded"
-    stored = work_dir_for(sharded) / "duplicates.parquet"
+    stored = work_dir_for(sharded) / "cheap_filters.parquet"
     for index in (0, 1):
         code, _, err = run_cli(capsys, *base, "--output", sharded, "--num-shards", "2", "--shard-index", str(index))
         assert code == 0, err
@@ -240,6 +260,10 @@ def test_shards_share_one_duplicate_pass_and_find_duplicates_across_chunks(tiny_
     assert len(calls) == 1 and stored.stat().st_mtime_ns == first_write  # the second shard read the stored pass
     assert run_cli(capsys, *base, "--output", sharded)[0] == 0  # the gather: every chunk exists, no pass at all
     assert len(calls) == 1
+    # Every text of each side was normalised once in the whole sharded run: `identical` and the duplicate keys
+    # share it (a text on both sides, as in an `identical` pair, once per side).
+    sides = [Counter({r[lang] or "" for r in rows}) for lang in ("en", "ar")]
+    assert normalised == sides[0] + sides[1]
     single = tmp_path / "single"
     assert run_cli(capsys, *base, "--output", single)[0] == 0
     reasons = {out: [(r["translation"]["en"], r["reject_reason"]) for r in split_rows(out, "rejected")]

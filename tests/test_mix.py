@@ -13,7 +13,8 @@ from hala_release.artifacts.build import build_artifact
 from hala_release.cli import main
 from stage_helpers import run_cli, split_rows
 from hala_release.stages.mix.config import MixConfig
-from hala_release.stages.mix.run import PHRASINGS, build_examples, split_groups
+from hala_release.executors.grouped_split import GroupedSplit
+from hala_release.stages.mix.run import PHRASINGS, _schema, mix_examples, projection
 from hala_release.core.provenance import CardFacts, read_provenance
 from hala_release.stages.sample_data.run import export_sample, read_sample
 from hala_release.core.text import normalise
@@ -88,19 +89,34 @@ ARABIC = [["القطة نائمة.", "القِطَّةُ نائمة"], ["صبا�
           ["أين هو؟", "أين هو ؟"], ["افتح الباب.", "افتح البَاب"], ["شكرا لك.", "شكراً لك"]]
 
 
+def _split_rows(tmp_path, sources, config):
+    """Train and test rows of `sources` ([(name, [(sources, targets)])]) as the mix stage splits them."""
+    with GroupedSplit(tmp_path / "work", config.seed) as split:
+        mix_examples(split, sources, config)
+        chosen = split.split(config.eval_size, slack=0)
+        rows = {name: [r for b in split.batches(chosen, name, projection(config, ["pairs"]), _schema())
+                       for r in b.to_pylist()] for name in ("train", "test")}
+    assert len(rows["train"]) == chosen.train and len(rows["test"]) == chosen.test
+    return rows["train"], rows["test"]
+
+
 @settings(max_examples=150, deadline=None)
 @given(pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 1), st.integers(0, 5), st.integers(0, 1)),
                       min_size=1, max_size=30),
        seed=st.integers(0, 7), eval_size=st.integers(1, 12), both=st.booleans())
-def test_no_sentence_of_either_language_in_both_splits(pairs, seed, eval_size, both):
+def test_no_sentence_of_either_language_in_both_splits(tmp_path_factory, pairs, seed, eval_size, both):
     config = MixConfig(output="unused", seed=seed, eval_size=eval_size,
                        directions=["en-ar", "ar-en"] if both else ["ar-en"])
-    sources = [("pairs", [(ENGLISH[e][ev], ARABIC[a][av]) for e, ev, a, av in pairs])]
-    groups, _ = build_examples(sources, config)
-    train, test = split_groups(groups, config.eval_size, config.seed)
+    chosen = [(ENGLISH[e][ev], ARABIC[a][av]) for e, ev, a, av in pairs]
+    sources = [("pairs", [([en for en, _ in chosen], [ar for _, ar in chosen])])]
+    tmp_path = tmp_path_factory.mktemp("split")
+    train, test = _split_rows(tmp_path, sources, config)
     assert not _sentences(train) & _sentences(test)
-    assert len(train) + len(test) == sum(len(g) for g in groups)
-    assert split_groups(*[build_examples(sources, config)[0], config.eval_size, config.seed]) == (train, test)
+    distinct = {(d, normalise(text)) for d in config.directions for pair in chosen
+                for text in [pair[0] if d.startswith("en") else pair[1]]}
+    assert len(train) + len(test) == len(distinct)  # one example per direction and distinct source sentence
+    assert _split_rows(tmp_path, sources, config) == (train, test)  # again: the same rows in the same order
+    assert not (tmp_path / "work").exists()  # the database and its spill files are gone
 
 
 def test_shared_translations_stay_on_one_side(tmp_path, capsys):

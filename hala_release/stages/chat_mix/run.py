@@ -7,13 +7,14 @@ drops rows whose translation failed its checks, deduplicates on the user turns, 
 out an eval split. The split is by groups: conversations that share a user turn (as `text.normalise` sees it;
 the same question opening a longer conversation elsewhere is not a duplicate) and a row's original and its
 translation go whole to train or to test, so no question is both trained on and tested. Same inputs and seed:
-the same bytes.
+the same bytes. Rows are read as Arrow batches; dedup, groups, split and shuffle run out of core in
+`executors.grouped_split` (DuckDB).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,13 +22,14 @@ from typing import Any, Iterator
 from hala_release.artifacts.build import build_artifact
 from hala_release.stages.chat_mix.config import ChatMixConfig
 from hala_release.core.chat_format import TurnError, to_messages
-from hala_release.executors.chunks import load_split
+from hala_release.executors.chunks import load_split, work_dir_for
+from hala_release.executors.grouped_split import GroupedSplit, key_halves
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import hub_parents, input_creators, input_license, license_fields
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.schemas import SCHEMAS, choose_schema
-from hala_release.core.text import SameTextGroups, hash_key, hold_out, normalise
+from hala_release.core.text import normalise
 
 log = logging.getLogger(__name__)
 from hala_release.core.schemas import OK_COLUMN  # False where a row failed translate's quality checks
@@ -43,37 +45,7 @@ ROLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Turn layouts: the column holding the conversation.
 TURN_COLUMNS = {"sharegpt": "conversations", "messages": "messages", "alpaca": "items"}
-
-
-class Grouper:
-    """Deduplicates examples and gathers them into split groups: the examples of one row (its languages) and every
-    example sharing a normalised user turn with them."""
-
-    def __init__(self) -> None:
-        self.graph = SameTextGroups()
-        self.used: set[int] = set()
-        self.kept: list[tuple[int, dict[str, Any]]] = []
-        self._row: tuple[str, str, int] | None = None  # (source, source_id, node) of the last example seen
-
-    def add(self, example: dict[str, Any]) -> bool:
-        """Record the example's links (duplicates too: their row's other language shares their question); False
-        when it repeats a kept one."""
-        language = example["language"]
-        turns = [normalise(m["content"]) for m in example["messages"] if m["role"] == "user"]
-        node = self.graph.join([hash_key(language, turn) for turn in turns])
-        row = (example["source"], example["source_id"])
-        if self._row is not None and self._row[:2] == row:
-            node = self.graph.union(node, self._row[2])
-        self._row = (*row, node)
-        key = hash_key("dedup", language, *turns)  # the same user turns in the same language: the same question
-        if key in self.used:
-            return False
-        self.used.add(key)
-        self.kept.append((node, example))
-        return True
-
-    def groups(self) -> list[list[dict[str, Any]]]:
-        return self.graph.grouped(self.kept)
+READ_ROWS = 10_000  # input rows per Arrow batch, and examples per batch into the split
 
 
 def _joined(parts: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -116,31 +88,104 @@ def _messages(row: dict[str, Any], layout: str, suffix: str) -> list[dict[str, s
 
 
 def conversations(dataset, name: str, layout: str, languages: dict[str, str]
-                  ) -> Iterator[tuple[dict[str, Any] | None, str]]:
-    """(example, "kept") for each usable conversation of a translate output, or (None, reason) for a skipped one.
+                  ) -> Iterator[list[tuple[dict[str, Any] | None, str]]]:
+    """Per input row: (example, "kept") for each usable conversation, or (None, reason) for a skipped one.
 
     `languages` maps each language to build to its column suffix: {"ar": "_ar"}, plus {"en": ""} for the originals.
+    Rows are read as Arrow batches, so no `datasets` row objects are made.
     """
-    for index, row in enumerate(dataset):
-        if row.get(OK_COLUMN) is False:
-            yield None, "translation_failed"
+    index = 0
+    for table in dataset.with_format("arrow").iter(batch_size=READ_ROWS):
+        for row in table.to_pylist():
+            yield list(_row_examples(row, index, name, layout, languages))
+            index += 1
+
+
+def _row_examples(row: dict[str, Any], index: int, name: str, layout: str, languages: dict[str, str]):
+    if row.get(OK_COLUMN) is False:
+        yield None, "translation_failed"
+        return
+    source_id = row.get("id")
+    for language, suffix in languages.items():
+        try:
+            messages = _messages(row, layout, suffix)
+        except TurnError as err:
+            raise HalaError(f"{name}, row {index}: {err}") from None
+        roles = [m["role"] for m in messages]
+        if "user" not in roles or roles[-1] != "assistant":
+            yield None, "incomplete"
             continue
-        source_id = row.get("id")
-        for language, suffix in languages.items():
-            try:
-                messages = _messages(row, layout, suffix)
-            except TurnError as err:
-                raise HalaError(f"{name}, row {index}: {err}") from None
-            roles = [m["role"] for m in messages]
-            if "user" not in roles or roles[-1] != "assistant":
-                yield None, "incomplete"
-                continue
-            yield {"messages": messages, "language": language, "source": name,
-                   "source_id": str(source_id if source_id is not None else index)}, "kept"
+        yield {"messages": messages, "language": language, "source": name,
+               "source_id": str(source_id if source_id is not None else index)}, "kept"
+
+
+class Batcher:
+    """Gathers the examples of input rows and puts them into a `GroupedSplit` a batch at a time.
+
+    An input row is the split's item: its examples' user turns (128-bit keys of their normalised text and
+    language) are its links, so its languages, and every conversation sharing a user turn, form one group; an
+    example repeats a kept one when its language and user turns are the same (its `dedup` key).
+    """
+
+    def __init__(self, split: GroupedSplit, languages: list[str]):
+        self.split, self.languages = split, languages
+        self.item = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self.seq, self.items, self.dedup, self.link_items, self.links = [], [], bytearray(), [], bytearray()
+        self.columns: dict[str, list] = {"messages": [], "language": [], "source": [], "source_id": []}
+
+    def add_row(self, examples: list[dict[str, Any]], source: int) -> None:
+        keys: set[bytes] = set()
+        for example in examples:
+            language = example["language"]
+            turns = [normalise(m["content"]) for m in example["messages"] if m["role"] == "user"]
+            keys.update(_digest(language, turn) for turn in turns)
+            self.seq.append(self.item * len(self.languages) + self.languages.index(language))
+            self.items.append(self.item)
+            self.dedup += _digest("dedup", language, *turns)  # the same user turns in one language: the same question
+            self.columns["messages"].append(example["messages"])
+            self.columns["language"].append(self.languages.index(language))
+            self.columns["source"].append(source)
+            self.columns["source_id"].append(example["source_id"])
+        for key in sorted(keys):
+            self.link_items.append(self.item)
+            self.links += key
+        self.item += 1
+        if len(self.seq) >= READ_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.seq:
+            payload = {"messages": pa.array(self.columns["messages"], _messages_type()),
+                       "language": pa.array(self.columns["language"], pa.int8()),
+                       "source": pa.array(self.columns["source"], pa.int32()),
+                       "source_id": pa.array(self.columns["source_id"], pa.string())}
+            self.split.add(self.seq, self.items, key_halves(self.dedup), payload, self.link_items,
+                           key_halves(self.links))
+        self._clear()
+
+
+def _messages_type():
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def _digest(*parts: str) -> bytes:
+    """The bytes of `text.hash_key(*parts)`, without the detour through a Python int."""
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
 
 
 def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
-    from datasets import Dataset
+    import pyarrow as pa
 
     from hala_release.core.licenses import carry_forward
     from hala_release.core.refs import resolve
@@ -154,48 +199,53 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
     if config.include_source:
         languages[config.source_lang] = ""
     inputs, licences, layouts = {}, {}, {}
-    grouper = Grouper()
     counts: Counter = Counter()
-    for number, ref in enumerate(config.translated):
-        resolved = resolve(ref, "dataset")
-        name = resolved.hub_id or Path(ref).name
-        inputs[f"translated_{number}"] = resolved
-        licences[name] = input_license(resolved)
-        dataset = load_split(resolved, config.split)
-        layouts[name] = detect_layout(dataset.column_names, name, config.target_lang)
-        for example, outcome in conversations(dataset, name, layouts[name], languages):
-            if example is None:
-                counts[(name, outcome)] += 1
-                continue
-            if not grouper.add(example):
-                counts[(name, "duplicate")] += 1
-                continue
-            counts[(name, f"kept_{example['language']}")] += 1
-    groups = grouper.groups()
-    examples = len(grouper.kept)
-    if not examples:
-        raise HalaError("the inputs gave no usable conversation: every row failed translation or lacked a user "
-                        "and an assistant turn; see the counts with --eval-size 0 and check the translate cards")
-    train, evaluation = hold_out(groups, config.eval_size, config.seed, slack=len(languages) - 1)
-    random.Random(config.seed + 1).shuffle(train)  # a row's languages should not sit side by side
-    if config.eval_size and len(evaluation) < config.eval_size // 2:
-        log.warning(f"only {len(evaluation)} of --eval-size {config.eval_size} examples could be held out: most "
-                    f"conversations share a user turn with others (largest group: {max(map(len, groups)):,}), and a "
-                    f"group is never split between train and test")
-    if not train:
-        raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {examples}: lower it")
-    card = chat_mix_card(config, list(languages), inputs, layouts, counts, carry_forward(licences), len(train),
-                         len(evaluation))
-    counted = {f"{source} {what}": n for (source, what), n in sorted(counts.items())}
-    with build_artifact(output, stage="chat-mix", config=config.model_dump(), card=card, inputs=inputs,
-                        overwrite=config.overwrite) as draft:
-        splits = {"train": Dataset.from_list(train)}
-        if evaluation:
-            splits["test"] = Dataset.from_list(evaluation)
-        draft.write_splits(splits)
-        draft.stats.update(examples=examples, train=len(train), test=len(evaluation), groups=len(groups),
-                           largest_group=max(map(len, groups)), counts=counted)
-    return {"output": str(output), "train": len(train), "test": len(evaluation), "counts": counted}
+    with GroupedSplit(work_dir_for(output) / "grouped-split", config.seed) as split:
+        batcher = Batcher(split, list(languages))
+        for number, ref in enumerate(config.translated):
+            resolved = resolve(ref, "dataset")
+            name = resolved.hub_id or Path(ref).name
+            inputs[f"translated_{number}"] = resolved
+            licences[name] = input_license(resolved)
+            dataset = load_split(resolved, config.split)
+            layouts[name] = detect_layout(dataset.column_names, name, config.target_lang)
+            for row in conversations(dataset, name, layouts[name], languages):
+                for _, outcome in row:
+                    if outcome != "kept":
+                        counts[(name, outcome)] += 1
+                batcher.add_row([example for example, _ in row if example is not None], number)
+        batcher.flush()
+        if split.empty:
+            raise HalaError("the inputs gave no usable conversation: every row failed translation or lacked a user "
+                            "and an assistant turn; see the counts with --eval-size 0 and check the translate cards")
+        names = list(layouts)
+        for (source, language), (kept, total) in split.tally("source", "language").items():
+            name = names[source]
+            counts[(name, f"kept_{list(languages)[language]}")] += kept
+            if total - kept:
+                counts[(name, "duplicate")] += total - kept
+        chosen = split.split(config.eval_size, slack=len(languages) - 1)
+        examples = chosen.train + chosen.test
+        if config.eval_size and chosen.test < config.eval_size // 2:
+            log.warning(f"only {chosen.test} of --eval-size {config.eval_size} examples could be held out: most "
+                        f"conversations share a user turn with others (largest group: {chosen.largest_group:,}), "
+                        f"and a group is never split between train and test")
+        if not chosen.train:
+            raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {examples}: lower it")
+        card = chat_mix_card(config, list(languages), inputs, layouts, counts, carry_forward(licences),
+                             chosen.train, chosen.test)
+        counted = {f"{source} {what}": n for (source, what), n in sorted(counts.items())}
+        projection = (f"messages, {_sql_list(list(languages))}[language + 1] AS language, "
+                      f"{_sql_list(names)}[source + 1] AS source, source_id")
+        schema = pa.schema([("messages", _messages_type()), ("language", pa.string()), ("source", pa.string()),
+                            ("source_id", pa.string())])
+        with build_artifact(output, stage="chat-mix", config=config.model_dump(), card=card, inputs=inputs,
+                            overwrite=config.overwrite) as draft:
+            _, draft.card.sample_records = split.write(draft.path / "data", chosen, projection, schema)
+            draft.card.splits = {name: rows for name, rows in (("train", chosen.train), ("test", chosen.test)) if rows}
+            draft.stats.update(examples=examples, train=chosen.train, test=chosen.test, groups=chosen.groups,
+                               largest_group=chosen.largest_group, counts=counted)
+    return {"output": str(output), "train": chosen.train, "test": chosen.test, "counts": counted}
 
 
 def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, layouts: dict[str, str], counts: Counter,

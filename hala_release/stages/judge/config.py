@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hala_release.stages.judge.filters import PairFilterConfig
 
 SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
-                   "threshold", "tensor_parallel_size"}
+                   "threshold", "tensor_parallel_size", "executor", "ray_address", "ray_workers",
+                   "ray_gpus_per_worker", "ray_cpus_per_worker"}
 
 
 class JudgeConfig(BaseModel):
@@ -42,6 +43,12 @@ class JudgeConfig(BaseModel):
     num_shards: int = Field(1, description="Split the chunks among N jobs.")
     shard_index: int = Field(0, description="Which of the N shards this job runs.")
     workers: int = Field(1, description="Local worker processes for the chunks.")
+    executor: str = Field("local", description="local or ray.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: start a local Ray).")
+    ray_workers: int = Field(1, description="Ray workers, each holding one judge engine.")
+    ray_gpus_per_worker: int | None = Field(None, description=(
+        "GPUs each Ray worker (one engine replica) asks for (default: --tensor-parallel-size with vllm, else 0)."))
+    ray_cpus_per_worker: int = Field(1, description="CPUs each Ray worker asks for.")
     dtype: str = Field("auto", description="Model dtype (auto, float32, bfloat16).")
     tensor_parallel_size: int = Field(1, description="vLLM: GPUs one engine spans.")
     trust_remote_code: bool = Field(False, description="Allow model code from the model repo (off by default).")
@@ -53,6 +60,13 @@ class JudgeConfig(BaseModel):
     def _two_words(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and len(value) != 2:
             raise ValueError("--verdicts takes exactly two words, the accepting one first (e.g. ACCEPT,REJECT)")
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in ("local", "ray"):
+            raise ValueError(f"unknown executor {value!r}: choose local or ray")
         return value
 
     def result_config(self) -> dict[str, Any]:

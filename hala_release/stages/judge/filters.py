@@ -5,9 +5,11 @@ minutes. `identical` and `duplicate_normalised` compare texts as `text.normalise
 same text" that mix and chat-mix use too), applied once per distinct string: exact matching after normalisation,
 not fuzzy near-duplicate detection.
 
-Per-pair filters (`pair_reasons`) see one chunk at a time. The duplicate filters need the whole corpus ("first
-occurrence wins"), so `duplicate_rows` reduces every pair to a 16-byte BLAKE2b key, chunk by chunk, and finds the
-repeats among the keys: 32 MB for a million pairs (two keys each), not the texts.
+The duplicate filters need the whole corpus ("first occurrence wins"), so the judge runs every filter once per
+corpus (`corpus_reasons`), batch by batch: each text is normalised once, for `identical` and for its duplicate
+key alike; every pair is reduced to two 16-byte BLAKE2b keys (exact and normalised), and DuckDB finds the repeats
+among the keys on disk (memory stays bounded at any corpus size). The result is one reason code per pair
+(1 byte), which every shard reads instead of filtering again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -25,6 +28,8 @@ from hala_release.engines.quality import LANGUAGE_SCRIPT, SCRIPTS
 FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "duplicate", "duplicate_normalised")
 # What decides a pair's reason beyond the config: scored chunks made under other rules must not be reused.
 RULES = f"{','.join(FILTERS)}; normalisation {text.VERSION}"
+REASONS = (None, *FILTERS)  # a reason code is an index into this; 0: the pair passed every cheap filter
+_KEYS_MEMORY = "128MB"  # DuckDB's budget for finding repeated keys; it spills to disk beyond it
 _URL = r"(?:https?|ftp)://\S+|www\.\S+|\S+@\S+\.\S+"
 
 
@@ -48,23 +53,104 @@ def _share(pc, numerator, denominator):
 def filter_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig,
                    batch: int = 65_536):
     """A string array: the first failing filter per pair, or null for pairs that pass every filter (the whole
-    corpus in one process; the judge stage shares the duplicate verdicts between shards instead)."""
+    corpus in one process)."""
+    import tempfile
+
+    pairs = ((source.slice(start, batch), target.slice(start, batch)) for start in range(0, len(source), batch))
+    with tempfile.TemporaryDirectory(prefix="hala-filters-") as spill:
+        return reasons_of(corpus_reasons(pairs, source_lang, target_lang, config, Path(spill)))
+
+
+def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, spill: Path):
+    """Every pair's reason code (an index into `REASONS`; int8), for a corpus given as (source, target) batches in
+    row order. Memory: the codes (a byte a pair) and one batch; the keys go to a DuckDB file in `spill`."""
+    import numpy as np
+
+    codes = []
+    with _KeyStore(spill) as keys:
+        for source, target in pairs:
+            reasons, (exact, normalised) = _pair_filters(source, target, source_lang, target_lang, config)
+            codes.append(reason_codes(reasons))
+            keys.add(exact, normalised)
+        exact_rows, normalised_rows = keys.repeats()
+    codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
+    passed = codes == 0
+    for name, rows in (("duplicate_normalised", normalised_rows), ("duplicate", exact_rows)):  # `duplicate` wins
+        codes[rows[passed[rows]]] = REASONS.index(name)
+    return codes
+
+
+def reason_codes(reasons):
+    """Reason strings (null: passed) as int8 codes, indices into `REASONS`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(reasons, value_set=pa.array(FILTERS, pa.string()))
+    return pc.add(pc.fill_null(found, -1), 1).to_numpy(zero_copy_only=False).astype("int8")
+
+
+def reasons_of(codes):
+    """Reason codes back to a string array (null where the pair passed)."""
     import pyarrow as pa
 
-    parts, exact, normalised = [], [], []
-    for start in range(0, len(source), batch):
-        reasons, keys = _pair_filters(source.slice(start, batch), target.slice(start, batch), source_lang,
-                                      target_lang, config)
-        parts.append(reasons)
-        exact.append(keys[0])
-        normalised.append(keys[1])
-    duplicates = _repeats(exact), _repeats(normalised)
-    chunks, start = [], 0
-    for reasons in parts:
-        reasons = with_duplicates(reasons, start, *duplicates)
-        chunks.extend(reasons.chunks if isinstance(reasons, pa.ChunkedArray) else [reasons])
-        start += len(reasons)
-    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+    return pa.array(REASONS, pa.string()).take(pa.array(codes, pa.int8()))
+
+
+class _KeyStore:
+    """Rows' (exact, normalised) 128-bit keys in an on-disk DuckDB table, so repeats are found out of core."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / "duplicate-keys.duckdb"
+        self.rows = 0
+
+    def __enter__(self) -> "_KeyStore":
+        import duckdb
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._remove()
+        self.db = duckdb.connect(str(self.path), config={
+            "memory_limit": _KEYS_MEMORY, "temp_directory": str(self.folder / "duplicate-keys.spill"),
+            "preserve_insertion_order": False})
+        self.db.execute("CREATE TABLE keys (kind TINYINT, row BIGINT, hi UBIGINT, lo UBIGINT)")
+        return self
+
+    def add(self, exact, normalised) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        rows = np.arange(self.rows, self.rows + len(exact), dtype=np.int64)
+        for kind, keys in ((0, exact), (1, normalised)):
+            halves = keys.view("<u8").reshape(-1, 2)
+            batch = pa.table({"kind": pa.array(np.full(len(rows), kind, np.int8)), "row": rows,
+                              "hi": halves[:, 0], "lo": halves[:, 1]})
+            self.db.register("batch", batch)
+            self.db.execute("INSERT INTO keys SELECT * FROM batch")
+            self.db.unregister("batch")
+        self.rows += len(exact)
+
+    def repeats(self) -> tuple:
+        """Sorted row numbers of every exact and every normalised key after its first occurrence."""
+        import numpy as np
+
+        found = self.db.execute("""
+            SELECT k.kind, k.row FROM keys k JOIN (
+                SELECT kind, hi, lo, min(row) AS first FROM keys GROUP BY kind, hi, lo HAVING count(*) > 1
+            ) f ON k.kind = f.kind AND k.hi = f.hi AND k.lo = f.lo
+            WHERE k.row > f.first ORDER BY k.row""").fetchnumpy()
+        kinds, rows = np.asarray(found["kind"]), np.asarray(found["row"], dtype=np.int64)
+        return rows[kinds == 0], rows[kinds == 1]
+
+    def __exit__(self, *exc) -> None:
+        self.db.close()
+        self._remove()
+
+    def _remove(self) -> None:
+        import shutil
+
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.folder / "duplicate-keys.spill", ignore_errors=True)
 
 
 def pair_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):

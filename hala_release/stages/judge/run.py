@@ -4,8 +4,8 @@ The score of a pair is P(ACCEPT) / (P(ACCEPT) + P(REJECT)) for the judge's next 
 from the model's probabilities rather than parsed from text: deterministic, works with any chat model, and a
 threshold users can tune. Scores do not depend on the threshold, so changing it reuses the scored chunks.
 
-Cheap filters run chunk by chunk inside each chunk's job. The duplicate verdicts need the whole corpus, so they
-are computed once, under a file lock, into the work folder beside the plan, and every shard reads them.
+The cheap filters' duplicate verdicts need the whole corpus, so every cheap filter is run once per corpus, batch by
+batch, under a file lock, into the work folder beside the plan (a reason code per pair), and every shard reads them.
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
-from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan, run_local,
+from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan,
+                      release_pages, run_local,
                       shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output, write_atomic
 from hala_release.stages.judge.config import JudgeConfig
-from hala_release.stages.judge.filters import FILTERS, RULES, count_reasons, duplicate_rows, pair_reasons, with_duplicates
+from hala_release.stages.judge.filters import FILTERS, RULES, corpus_reasons, count_reasons, reasons_of
 
 log = logging.getLogger(__name__)
 REASON_COLUMN, SCORE_COLUMN = "filter_reason", "judge_score"
-DUPLICATES_FILE = "duplicates.parquet"
-BATCH_ROWS = 65_536  # rows per step of the duplicate pass
+REASONS_FILE = "cheap_filters.parquet"
+BATCH_ROWS = 65_536  # rows per step of the cheap filters' pass
 
 
 def pair_columns(dataset, config: JudgeConfig):
@@ -61,15 +62,16 @@ def pair_columns(dataset, config: JudgeConfig):
 class JudgeRunner:
     """One judge engine scoring the pairs of chunks that passed the cheap filters."""
 
-    def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, duplicates):
+    def __init__(self, config: JudgeConfig, plan: dict[str, Any], dataset, source, target, reasons,
+                 vllm_options: dict | None = None):
         from hala_release.core.prompts import load_template
 
         self.config, self.plan, self.dataset = config, plan, dataset
-        self.source, self.target, self.duplicates = source, target, duplicates
+        self.source, self.target, self.reasons = source, target, reasons
         self.template = load_template(config.prompt_template, "{source},{target}")
         self.engine = make_engine(config.engine, plan["model_path"], trust_remote_code=config.trust_remote_code,
                                   dtype=config.dtype, tensor_parallel_size=config.tensor_parallel_size,
-                                  vllm_options={"logprobs_mode": "processed_logprobs"})
+                                  vllm_options={"logprobs_mode": "processed_logprobs", **(vllm_options or {})})
         if not hasattr(self.engine, "next_token_probs"):
             raise UsageError(f"the {config.engine} engine cannot read token probabilities: use transformers or vllm")
         self.token_ids = verdict_token_ids(self.engine.tokenizer, config.verdicts, config.judge)
@@ -80,8 +82,7 @@ class JudgeRunner:
         start, stop = chunk_bounds(self.plan, index)
         began = time.perf_counter()
         source, target = self.source.slice(start, stop - start), self.target.slice(start, stop - start)
-        reasons = pair_reasons(source, target, self.config.source_lang, self.config.target_lang, self.config.filters)
-        reasons = with_duplicates(reasons, start, *self.duplicates)
+        reasons = reasons_of(self.reasons[start:stop])
         sources, targets = source.to_pylist(), target.to_pylist()
         # Pairs that passed the cheap filters, longest first: batches of similar length pad less.
         todo = sorted((i for i, reason in enumerate(reasons.to_pylist()) if reason is None),
@@ -97,6 +98,7 @@ class JudgeRunner:
         table = table.append_column(REASON_COLUMN, reasons).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
         stats = {"rows": stop - start, "judged": len(todo), "seconds": round(time.perf_counter() - began, 3)}
         write_chunk(self.plan, index, table, stats)
+        release_pages(self.dataset)  # the split's mapped pages would otherwise stay resident: RSS would grow with it
         return stats
 
     def _request(self, source: str, target: str):
@@ -108,6 +110,20 @@ class JudgeRunner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def ray_judge_runner(settings: dict[str, Any], plan: dict[str, Any]) -> JudgeRunner:
+    """A JudgeRunner built inside a Ray actor: it resolves the inputs on its own node and reads the cheap
+    filters' verdicts the driver computed before the actors started."""
+    from hala_release.core.refs import resolve
+    from hala_release.executors.ray_data import vllm_replica_options
+
+    config = JudgeConfig.model_validate(settings)
+    dataset = load_split(resolve(config.source, "dataset"), config.split, config.subset, config.limit)
+    source, target = pair_columns(dataset, config)
+    plan = {**plan, "model_path": str(resolve(config.judge, "model").path)}
+    return JudgeRunner(config, plan, dataset, source, target, shared_reasons(plan, config, dataset, source, target),
+                       vllm_options=vllm_replica_options())
 
 
 def verdict_token_ids(tokenizer, verdicts: tuple[str, str], judge: str) -> list[int]:
@@ -126,27 +142,34 @@ def verdict_token_ids(tokenizer, verdicts: tuple[str, str], judge: str) -> list[
     return ids
 
 
-def shared_duplicates(plan: dict[str, Any], source, target) -> tuple:
-    """The corpus's duplicate rows, computed by the first job that needs them and read by every other one.
+def shared_reasons(plan: dict[str, Any], config: JudgeConfig, dataset, source, target):
+    """Every pair's cheap-filter reason code (`filters.REASONS`), computed by the first job that needs them and read
+    by every other one.
 
     The file records the plan it was made for, so a work folder reused under another plan recomputes it.
     """
     import pyarrow.parquet as pq
 
     work = Path(plan["work_dir"])
-    path, stamp = work / DUPLICATES_FILE, _plan_stamp(plan)
-    found = _read_duplicates(pq, path, stamp)
+    path, stamp = work / REASONS_FILE, _plan_stamp(plan)
+    found = _read_reasons(pq, path, stamp)
     if found is not None:
         return found
-    with open(work / "duplicates.lock", "w") as lock:
+    with open(work / "cheap_filters.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent shards wait here for the one that computes
-        found = _read_duplicates(pq, path, stamp)
+        found = _read_reasons(pq, path, stamp)
         if found is None:
-            slices = ((source.slice(start, BATCH_ROWS), target.slice(start, BATCH_ROWS))
-                      for start in range(0, len(source), BATCH_ROWS))
-            found = duplicate_rows(slices)
-            _write_duplicates(pq, path, stamp, found)
+            found = corpus_reasons(_batches(dataset, source, target), config.source_lang, config.target_lang,
+                                   config.filters, work)
+            _write_reasons(pq, path, stamp, found)
     return found
+
+
+def _batches(dataset, source, target):
+    """The two sides in row order, BATCH_ROWS at a time, giving back the mapped pages of each batch once used."""
+    for start in range(0, len(source), BATCH_ROWS):
+        yield source.slice(start, BATCH_ROWS), target.slice(start, BATCH_ROWS)
+        release_pages(dataset)
 
 
 def _plan_stamp(plan: dict[str, Any]) -> str:
@@ -154,23 +177,19 @@ def _plan_stamp(plan: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
 
 
-def _read_duplicates(pq, path: Path, stamp: str):
+def _read_reasons(pq, path: Path, stamp: str):
     if not path.exists():
         return None
     table = pq.read_table(path)
     if (table.schema.metadata or {}).get(b"hala_plan", b"").decode() != stamp:
         return None
-    reasons = table.column("reason").to_numpy(zero_copy_only=False)
-    rows = table.column("row").to_numpy()
-    return rows[reasons == "duplicate"], rows[reasons == "duplicate_normalised"]
+    return table.column("code").to_numpy()
 
 
-def _write_duplicates(pq, path: Path, stamp: str, found: tuple) -> None:
+def _write_reasons(pq, path: Path, stamp: str, codes) -> None:
     import pyarrow as pa
 
-    exact, normalised = found
-    table = pa.table({"row": pa.array([*exact, *normalised], pa.int64()),
-                      "reason": pa.array(["duplicate"] * len(exact) + ["duplicate_normalised"] * len(normalised))})
+    table = pa.table({"code": pa.array(codes, pa.int8())})
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata({"hala_plan": stamp}), sink)
     write_atomic(path, sink.getvalue().to_pybytes())
@@ -198,16 +217,24 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
                 "judge_pin": judge_ref.pin, "filter_rules": RULES}
     plan = {**open_plan(output, identity, len(dataset), config.chunk_size), "model_path": str(judge_ref.path)}
     todo = shard_todo(plan, config.num_shards, config.shard_index)
-    duplicate_seconds = 0.0
+    filter_seconds = 0.0
     if todo:
         began = time.perf_counter()
-        duplicates = shared_duplicates(plan, source, target)
-        duplicate_seconds = time.perf_counter() - began
-        run_local(lambda: JudgeRunner(config, plan, dataset, source, target, duplicates), plan, todo,
-                  workers=config.workers, desc="judge")
+        reasons = shared_reasons(plan, config, dataset, source, target)
+        filter_seconds = time.perf_counter() - began
+        if config.executor == "ray":
+            from hala_release.executors.ray_data import replica_resources, run_chunks_on_ray
+
+            resources = replica_resources(config.engine, config.tensor_parallel_size, config.ray_gpus_per_worker,
+                                          config.ray_cpus_per_worker)
+            run_chunks_on_ray(ray_judge_runner, config.model_dump(), plan, todo, workers=config.ray_workers,
+                              address=config.ray_address, resources=resources)
+        else:
+            run_local(lambda: JudgeRunner(config, plan, dataset, source, target, reasons), plan, todo,
+                      workers=config.workers, desc="judge")
     done = sum(chunk_done(plan, i) for i in range(plan["chunks"]))
     summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": done, "chunks_this_run": len(todo),
-               "duplicate_seconds": round(duplicate_seconds, 2)}
+               "cheap_filter_seconds": round(filter_seconds, 2)}
     if done < plan["chunks"] or config.num_shards > 1:
         return {**summary, "status": "partial" if done < plan["chunks"] else "shards-complete"}
     return {**summary, **assemble(config, plan, source_ref, judge_ref, output, started),

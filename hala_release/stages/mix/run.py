@@ -1,29 +1,34 @@
 """The mix stage: translated instruction data and filtered parallel pairs become a bilingual translator SFT set.
 
 Every (source, target) pair becomes a chat example per direction, with the instruction phrased one of several
-ways (chosen from the seed and the text, so it never depends on row order). Examples are deduplicated by
-direction and source text, shuffled with the seed, and split by groups of pairs that share a sentence: every
-sentence of either language (as `text.normalise` sees it) is a node, every pair an edge, and a connected group
-goes whole to train or to test. OPUS often gives one Arabic sentence to several English ones (and the reverse);
-splitting by pair would put that sentence on both sides. Same inputs and seed: the same bytes.
+ways (chosen from the seed and the normalised source text, so it never depends on row order). Examples are
+deduplicated by direction and source text, shuffled with the seed, and split by groups of pairs that share a
+sentence: every sentence of either language (as `text.normalise` sees it) is a node, every pair an edge, and a
+connected group goes whole to train or to test. OPUS often gives one Arabic sentence to several English ones (and
+the reverse); splitting by pair would put that sentence on both sides. Same inputs and seed: the same bytes.
+
+Pairs are read as Arrow batches and only their keys and phrasing are computed in Python; dedup, groups, split,
+shuffle and the chat rows themselves are built out of core by `executors.grouped_split` (DuckDB), so memory does
+not grow with the corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
 from hala_release.artifacts.build import build_artifact
 from hala_release.stages.mix.config import MixConfig
-from hala_release.executors.chunks import load_split
+from hala_release.executors.chunks import load_split, work_dir_for
+from hala_release.executors.grouped_split import GroupedSplit, key_halves, mix64, salt
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import input_license
-from hala_release.core.text import SameTextGroups, hold_out, text_key
+from hala_release.core.schemas import OK_COLUMN
+from hala_release.core.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +41,34 @@ PHRASINGS = (
     "{src} to {tgt}:",
     "Give the {tgt} translation of this {src} text, keeping its formatting.",
 )
+READ_ROWS = 10_000  # input rows per Arrow batch
 
 
-def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[str, str]]:
-    """(source, target) pairs from a translate artifact: each column `c` with a `c_<target>` twin."""
+def _schema():
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([("messages", pa.list_(message)), ("direction", pa.string()), ("source", pa.string())])
+
+
+def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[list[str], list[str]]]:
+    """(sources, targets) per batch from a translate artifact: each column `c` with a `c_<target>` twin."""
     columns = dataset.column_names
     twins = [c for c in columns if f"{c}_{target_lang}" in columns]
     if not twins:
         raise UsageError(f"no translated columns (like question/question_{target_lang}) among {', '.join(columns)}: "
                          f"pass the output of `hala-release translate` as --translated, or pairs as --parallel")
-    for row in dataset:
-        if row.get("translation_ok") is False:
-            continue
-        for column in twins:
-            yield from _aligned(row[column], row[f"{column}_{target_lang}"])
+    wanted = [*twins, *(f"{c}_{target_lang}" for c in twins), *([OK_COLUMN] if OK_COLUMN in columns else [])]
+    for table in dataset.select_columns(wanted).with_format("arrow").iter(batch_size=READ_ROWS):
+        firsts, seconds = [], []
+        for row in table.to_pylist():
+            if row.get(OK_COLUMN) is False:
+                continue
+            for column in twins:
+                for first, second in _aligned(row[column], row[f"{column}_{target_lang}"]):
+                    firsts.append(first)
+                    seconds.append(second)
+        yield firsts, seconds
 
 
 def _aligned(original: Any, translated: Any) -> Iterator[tuple[str, str]]:
@@ -66,68 +85,112 @@ def _aligned(original: Any, translated: Any) -> Iterator[tuple[str, str]]:
                         break
 
 
-def parallel_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[str, str]]:
-    """(source, target) pairs from a `translation` {lang: text} column (OPUS layout, `judge` output)."""
+def parallel_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tuple[list[str], list[str]]]:
+    """(sources, targets) per batch from a `translation` {lang: text} column (OPUS layout, `judge` output)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if "translation" not in dataset.column_names:
         raise UsageError(f"no 'translation' column among {', '.join(dataset.column_names)}: --parallel takes an "
                          f"OPUS-style corpus (or the output of `hala-release judge`)")
-    for row in dataset:
-        pair = row["translation"] or {}
-        if isinstance(pair.get(source_lang), str) and isinstance(pair.get(target_lang), str):
-            yield pair[source_lang], pair[target_lang]
+    for table in dataset.select_columns(["translation"]).with_format("arrow").iter(batch_size=READ_ROWS):
+        column = table.column("translation")
+        if not pa.types.is_struct(column.type) or not all(
+                column.type.get_field_index(lang) >= 0 for lang in (source_lang, target_lang)):
+            return
+        both = [pc.struct_field(column, lang) for lang in (source_lang, target_lang)]
+        if not all(pa.types.is_string(side.type) or pa.types.is_large_string(side.type) for side in both):
+            return
+        present = pc.and_(pc.is_valid(both[0]), pc.is_valid(both[1]))
+        yield both[0].filter(present).to_pylist(), both[1].filter(present).to_pylist()
 
 
-def _phrase(seed: int, direction: str, text: str, src: str, tgt: str) -> str:
-    digest = hashlib.sha256(f"{seed}\0{direction}\0{text}".encode()).digest()
-    return PHRASINGS[digest[0] % len(PHRASINGS)].format(src=src, tgt=tgt)
+def add_pairs(split: GroupedSplit, pairs: tuple[list[str], list[str]], source: int, first_item: int,
+              config: MixConfig) -> tuple[int, int]:
+    """Put one batch of pairs into `split` as an example per direction; returns (pairs used, pairs too short).
 
-
-def build_examples(sources: list[tuple[str, Iterator[tuple[str, str]]]], config: MixConfig):
-    """Chat examples in groups of pairs that share a sentence, deduplicated, plus counts per source and direction.
-
-    Sentences are held as 128-bit keys of their normalised text and language, never as strings, so the graph
-    of a million pairs stays small beside the examples themselves.
+    Sentences are 128-bit keys of their normalised text and language (`text.text_key`): a pair links its two, and
+    an example is a duplicate when its source sentence's key was seen in an earlier example of its direction.
     """
+    import numpy as np
+    import pyarrow as pa
+
+    kept_first, kept_second, digests = [], [], bytearray()
+    langs = (config.source_lang, config.target_lang)
+    for first, second in zip(*pairs):
+        first, second = first.strip(), second.strip()
+        if len(first) < config.min_chars or len(second) < config.min_chars:
+            continue
+        kept_first.append(first)
+        kept_second.append(second)
+        digests += _digest(langs[0], first)
+        digests += _digest(langs[1], second)
+    count = len(kept_first)
+    if not count:
+        return 0, len(pairs[0])
+    keys = key_halves(digests).reshape(count, 2, 2)  # pair, language, half
+    items = first_item + np.arange(count, dtype=np.int64)
+    texts = (pa.array(kept_first, pa.string()), pa.array(kept_second, pa.string()))
+    seq, dedup, columns = [], [], {"src": [], "tgt": [], "instruction": [], "direction": [], "source": []}
+    for number, direction in enumerate(config.directions):
+        src = langs.index(direction.split("-")[0])
+        phrasing = mix64(keys[:, src, 1], salt(config.seed, "phrasing", direction)).view(np.uint64) % len(PHRASINGS)
+        seq.append(items * len(config.directions) + number)
+        dedup.append(keys[:, src])
+        columns["src"].append(texts[src])
+        columns["tgt"].append(texts[1 - src])
+        columns["instruction"].append(pa.array(number * len(PHRASINGS) + phrasing.astype(np.int16), pa.int16()))
+        columns["direction"].append(pa.array(np.full(count, number, np.int8)))
+        columns["source"].append(pa.array(np.full(count, source, np.int32)))
+    split.add(np.concatenate(seq), np.tile(items, len(config.directions)), np.concatenate(dedup),
+              {name: pa.concat_arrays(parts) for name, parts in columns.items()},
+              np.repeat(items, 2), keys.reshape(-1, 2))
+    return count, len(pairs[0]) - count
+
+
+def _digest(language: str, text: str) -> bytes:
+    """The bytes of `text.text_key(language, text)`, without the detour through a Python int."""
+    joined = f"{language}\0{normalise(text)}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(joined, digest_size=16).digest()
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
+
+
+def projection(config: MixConfig, sources: list[str]) -> str:
+    """SQL that turns a stored example (texts and small indices) into the artifact's row."""
     from hala_release.core.prompts import language_name
 
-    names = {config.source_lang: language_name(config.source_lang), config.target_lang: language_name(config.target_lang)}
-    graph = SameTextGroups()
-    used: set[int] = set()  # keys of source sentences already given an example (a key names its language)
-    examples: list[tuple[int, dict]] = []
+    names = {lang: language_name(lang) for lang in (config.source_lang, config.target_lang)}
+    instructions = [p.format(src=names[d.split("-")[0]], tgt=names[d.split("-")[1]])
+                    for d in config.directions for p in PHRASINGS]
+    return (f"[{{'role': 'user', 'content': {_sql_list(instructions)}[instruction + 1] || chr(10) || chr(10) || src}}, "
+            f"{{'role': 'assistant', 'content': tgt}}] AS messages, "
+            f"{_sql_list(config.directions)}[direction + 1] AS direction, {_sql_list(sources)}[source + 1] AS source")
+
+
+def mix_examples(split: GroupedSplit, sources: list[tuple[str, Iterator]], config: MixConfig) -> Counter:
+    """Stream every source's pairs into `split`; counts per source of kept, duplicate and skipped examples."""
     counts: Counter = Counter()
-    for source_name, pairs in sources:
-        for first, second in pairs:
-            texts = {config.source_lang: first.strip(), config.target_lang: second.strip()}
-            if min(len(t) for t in texts.values()) < config.min_chars:
-                counts[(source_name, "skipped_empty")] += 1
-                continue
-            keys = {lang: text_key(lang, text) for lang, text in texts.items()}
-            node = graph.join(list(keys.values()))
-            for direction in config.directions:
-                src, tgt = direction.split("-")
-                if keys[src] in used:
-                    counts[(source_name, f"{direction}_duplicate")] += 1
-                    continue
-                used.add(keys[src])
-                instruction = _phrase(config.seed, direction, texts[src], names[src], names[tgt])
-                examples.append((node, {"messages": [{"role": "user", "content": f"{instruction}\n\n{texts[src]}"},
-                                                     {"role": "assistant", "content": texts[tgt]}],
-                                        "direction": direction, "source": source_name}))
-                counts[(source_name, direction)] += 1
-    return graph.grouped(examples), counts
-
-
-def split_groups(groups: list[list[dict]], eval_size: int, seed: int, slack: int = 1) -> tuple[list[dict], list[dict]]:
-    """Shuffle the groups with the seed; whole groups go to eval until it holds `eval_size` examples (one more
-    pair's worth, `slack`, may come along; a group too big for what is left stays in train)."""
-    train, evaluation = hold_out(groups, eval_size, seed, slack)
-    random.Random(seed + 1).shuffle(train)  # directions of one pair should not sit side by side
-    return train, evaluation
+    item = 0
+    for number, (name, batches) in enumerate(sources):
+        for pairs in batches:
+            used, skipped = add_pairs(split, pairs, number, item, config)
+            item += used
+            if skipped:
+                counts[(name, "skipped_empty")] += skipped
+    if split.empty:
+        return counts
+    for (number, direction), (kept, total) in split.tally("source", "direction").items():
+        name, direction = sources[number][0], config.directions[direction]
+        for what, value in ((direction, kept), (f"{direction}_duplicate", total - kept)):
+            if value:
+                counts[(name, what)] += value
+    return counts
 
 
 def run_mix(config: MixConfig) -> dict[str, Any]:
-    from datasets import Dataset
-
     from hala_release.core.licenses import carry_forward
     from hala_release.stages.mix.card import mix_card
     from hala_release.core.refs import resolve
@@ -151,25 +214,27 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
             dataset = load_split(resolved, config.split)
             sources.append((name, reader(dataset, config.source_lang, config.target_lang)))
             licences[name] = input_license(resolved)
-    groups, counts = build_examples(sources, config)
-    if not groups:
-        raise HalaError("the inputs gave no pairs: check that they hold translated columns or a `translation` column")
-    train, evaluation = split_groups(groups, config.eval_size, config.seed, slack=len(config.directions) - 1)
-    if config.eval_size and len(evaluation) < config.eval_size // 2:
-        log.warning(f"only {len(evaluation)} of --eval-size {config.eval_size} examples could be held out: most pairs "
-                    f"share sentences with others (largest group: {max(map(len, groups)):,} examples), and a group "
-                    f"is never split between train and test")
-    if not train:
-        raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of "
-                        f"{sum(len(g) for g in groups)}: lower it")
-    card = mix_card(config, inputs, counts, carry_forward(licences), len(train), len(evaluation), PHRASINGS)
-    with build_artifact(output, stage="mix", config=config.model_dump(), card=card, inputs=inputs,
-                        overwrite=config.overwrite) as draft:
-        splits = {"train": Dataset.from_list(train)}
-        if evaluation:
-            splits["test"] = Dataset.from_list(evaluation)
-        draft.write_splits(splits)
-        draft.stats.update(examples=len(train) + len(evaluation), train=len(train), test=len(evaluation),
-                           groups=len(groups), largest_group=max(map(len, groups)))
-    return {"output": str(output), "train": len(train), "test": len(evaluation),
+    with GroupedSplit(work_dir_for(output) / "grouped-split", config.seed) as split:
+        counts = mix_examples(split, sources, config)
+        if split.empty:
+            raise HalaError("the inputs gave no pairs: check that they hold translated columns or a `translation` "
+                            "column")
+        chosen = split.split(config.eval_size, slack=len(config.directions) - 1)
+        if config.eval_size and chosen.test < config.eval_size // 2:
+            log.warning(f"only {chosen.test} of --eval-size {config.eval_size} examples could be held out: most "
+                        f"pairs share sentences with others (largest group: {chosen.largest_group:,} examples), and "
+                        f"a group is never split between train and test")
+        if not chosen.train:
+            raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of "
+                            f"{chosen.train + chosen.test}: lower it")
+        card = mix_card(config, inputs, counts, carry_forward(licences), chosen.train, chosen.test, PHRASINGS)
+        with build_artifact(output, stage="mix", config=config.model_dump(), card=card, inputs=inputs,
+                            overwrite=config.overwrite) as draft:
+            _, draft.card.sample_records = split.write(draft.path / "data", chosen,
+                                                       projection(config, [name for name, _ in sources]), _schema())
+            draft.card.splits = {name: rows for name, rows in (("train", chosen.train), ("test", chosen.test)) if rows}
+            draft.stats.update(examples=chosen.train + chosen.test, train=chosen.train, test=chosen.test,
+                               groups=chosen.groups, largest_group=chosen.largest_group)
+    train, evaluation = chosen.train, chosen.test
+    return {"output": str(output), "train": train, "test": evaluation,
             "counts": {f"{s} {d}": n for (s, d), n in sorted(counts.items())}}

@@ -12,7 +12,8 @@ from hala_release.engines.quality import GateConfig
 # Settings that change how the work is scheduled, not what it produces: they may differ between reruns.
 SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "executor", "workers", "batch_size", "tensor_parallel_size",
                    "concurrency", "cache_dir",
-                   "overwrite", "ray_address", "ray_workers", "push_to_hub"}
+                   "overwrite", "ray_address", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker",
+                   "push_to_hub"}
 
 
 class TranslateConfig(BaseModel):
@@ -58,6 +59,9 @@ class TranslateConfig(BaseModel):
     workers: int = Field(1, description="Local worker processes (helps CPU-bound engines: dry-run, openai).")
     ray_address: str | None = Field(None, description="Ray cluster address (default: start a local Ray).")
     ray_workers: int = Field(1, description="Ray workers, each holding one engine.")
+    ray_gpus_per_worker: int | None = Field(None, description=(
+        "GPUs each Ray worker (one engine replica) asks for (default: --tensor-parallel-size with vllm, else 0)."))
+    ray_cpus_per_worker: int = Field(1, description="CPUs each Ray worker asks for.")
     trust_remote_code: bool = Field(False, description="Allow model code from the model repo (off by default).")
     tensor_parallel_size: int = Field(1, description="vLLM: GPUs one engine spans (e.g. 8 for a 111B teacher).")
     api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://localhost:8000/v1.")

@@ -18,6 +18,7 @@ from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
 from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, counter_delta, load_split, open_plan,
+                      release_pages,
                       run_local, shard_todo, total_stats, write_chunk)
 from hala_release.core.errors import UsageError
 from hala_release.core.files import prepare_output
@@ -43,10 +44,12 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
     todo = shard_todo(plan, config.num_shards, config.shard_index)
     if todo:
         if config.executor == "ray":
-            from hala_release.executors.ray_data import run_chunks_on_ray
+            from hala_release.executors.ray_data import replica_resources, run_chunks_on_ray
 
+            resources = replica_resources(config.engine, config.tensor_parallel_size, config.ray_gpus_per_worker,
+                                          config.ray_cpus_per_worker)
             run_chunks_on_ray(ray_chunk_runner, config.model_dump(by_alias=True), plan, todo,
-                              workers=config.ray_workers, address=config.ray_address)
+                              workers=config.ray_workers, address=config.ray_address, resources=resources)
         else:
             run_local(lambda: ChunkRunner(config, plan, dataset), plan, todo, workers=config.workers, desc="translate")
     done = [i for i in range(plan["chunks"]) if chunk_done(plan, i)]
@@ -90,18 +93,19 @@ def ray_chunk_runner(settings: dict[str, Any], plan: dict[str, Any]) -> "ChunkRu
     """A ChunkRunner built inside a Ray actor: it resolves the inputs on its own node (a Hub ref downloads into
     that node's cache), so only the settings and the plan travel to it."""
     from hala_release.core.refs import resolve
+    from hala_release.executors.ray_data import vllm_replica_options
 
     config = TranslateConfig.model_validate(settings)
     dataset = load_split(resolve(config.source, "dataset"), config.split, config.subset, config.limit)
     if config.engine in ("vllm", "transformers"):
         plan = {**plan, "model_path": str(resolve(config.model, "model").path)}
-    return ChunkRunner(config, plan, dataset)
+    return ChunkRunner(config, plan, dataset, vllm_options=vllm_replica_options())
 
 
 class ChunkRunner:
     """Everything needed to translate chunks in one process: engine, template, cache, schema."""
 
-    def __init__(self, config: TranslateConfig, plan: dict[str, Any], dataset):
+    def __init__(self, config: TranslateConfig, plan: dict[str, Any], dataset, vllm_options: dict | None = None):
         from hala_release.engines import DEFAULT_BATCH_SIZE, Sampling, make_engine
         from hala_release.core.prompts import load_template
         from hala_release.core.schemas import choose_schema
@@ -114,7 +118,7 @@ class ChunkRunner:
         sampling = Sampling(config.max_tokens, config.temperature, config.top_p, config.seed)
         engine = make_engine(config.engine, plan["model_path"] or config.model, trust_remote_code=config.trust_remote_code,
                              api_base=config.api_base, concurrency=config.concurrency,
-                             tensor_parallel_size=config.tensor_parallel_size)
+                             tensor_parallel_size=config.tensor_parallel_size, vllm_options=vllm_options)
         cache = None
         if config.cache and not engine.identity:
             cache = TranslationCache(config.cache_dir or default_cache_dir(), cache_context(config, plan))
@@ -140,6 +144,7 @@ class ChunkRunner:
         stats["rows_failed"] = out.num_rows - sum(out.column(OK_COLUMN).to_pylist())
         stats["seconds"] = round(time.perf_counter() - began, 3)
         write_chunk(self.plan, index, out, stats)
+        release_pages(self.dataset)  # the split's mapped pages would otherwise stay resident: RSS would grow with it
         return stats
 
     def close(self) -> None:
