@@ -7,8 +7,8 @@
     verdict from the text) and the strongest naive baseline (one unbatched forward pass, read the two logits).
     The naive loops run on our transformers engine's own loaded model (same device and dtype) after two untimed
     warm-up pairs; our engines get an untimed warm-up batch too;
-(b) the cheap filters' pairs/s and peak RSS on synthetic pairs built from the shipped OPUS-100 sample
-    (`--filters-only` for this part alone).
+(b) the cheap filters' pairs/s and peak RSS on synthetic pairs built from the shipped OPUS-100 sample, through
+    the stage's own once-per-corpus pass (`--filters-only` for this part alone).
 Pairs are numbered at the front, so no two prompts share more than the template's own prefix (a number at the end
 would let vLLM's prefix cache reuse the work of the sample row the pair was built from).
 """
@@ -81,8 +81,8 @@ def batched(engine_name: str, model_path: Path, pairs: list[tuple[str, str]]) ->
 
 
 def filters(count: int) -> dict:
-    """(b) as the stage runs them: the split memory-mapped from an Arrow file, the shared duplicate pass, then the
-    per-pair filters chunk by chunk; in a fresh process, so its peak RSS is the filters' own."""
+    """(b) as the stage runs them: the split memory-mapped by `datasets` from an Arrow file, and the stage's own
+    once-per-corpus pass (`shared_reasons`); in a fresh process, so its peak RSS is the filters' own."""
     import multiprocessing
 
     with tempfile.TemporaryDirectory(prefix="hala-bench-filters-") as tmp:
@@ -93,39 +93,36 @@ def filters(count: int) -> dict:
 
 
 def write_pairs(path: Path, count: int, batch: int = 100_000) -> None:
-    """`sample_pairs` written batch by batch, so this process never holds them all."""
+    """`sample_pairs` written batch by batch (an Arrow stream, the format of `datasets`' cache files), so this
+    process never holds them all."""
     import pyarrow as pa
 
     schema = pa.schema([("en", pa.string()), ("ar", pa.string())])
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for start in range(0, count, batch):
             pairs = sample_pairs(min(start + batch, count))[start:]
             writer.write_table(pa.table({"en": [p[0] for p in pairs], "ar": [p[1] for p in pairs]}, schema=schema))
 
 
-def filter_figures(path: str, chunk_size: int = 1000, batch: int = 65_536) -> dict:
+def filter_figures(path: str) -> dict:
     import resource
-    from collections import Counter
 
-    import pyarrow as pa
+    from datasets import Dataset
 
-    from hala_release.stages.judge.filters import (PairFilterConfig, count_reasons, duplicate_rows, pair_reasons,
-                                                   with_duplicates)
+    from hala_release.stages.judge.config import JudgeConfig
+    from hala_release.stages.judge.filters import count_reasons, reasons_of
+    from hala_release.stages.judge.run import pair_columns, shared_reasons
 
-    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
-    source, target, rows = table.column("en"), table.column("ar"), len(table)
+    dataset = Dataset.from_file(path)
+    config = JudgeConfig(source="unused", judge="unused", output="unused", source_field="en", target_field="ar")
+    source, target = pair_columns(dataset, config)
+    plan = {"rows": len(dataset), "work_dir": str(Path(path).parent)}
     began = time.perf_counter()
-    duplicates = duplicate_rows((source.slice(s, batch), target.slice(s, batch)) for s in range(0, rows, batch))
-    shared = time.perf_counter() - began
-    counts = Counter()
-    for start in range(0, rows, chunk_size):  # one judge chunk at a time, as each shard does
-        reasons = pair_reasons(source.slice(start, chunk_size), target.slice(start, chunk_size), "en", "ar",
-                               PairFilterConfig())
-        counts.update(count_reasons(with_duplicates(reasons, start, *duplicates)))
+    codes = shared_reasons(plan, config, dataset, source, target)
     seconds = time.perf_counter() - began
-    return {"pairs": rows, "seconds": round(seconds, 2), "pairs_per_second": round(rows / seconds),
-            "duplicate_pass_seconds": round(shared, 2), "chunk_size": chunk_size,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "counts": dict(counts)}
+    return {"pairs": len(codes), "seconds": round(seconds, 2), "pairs_per_second": round(len(codes) / seconds),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "counts": dict(count_reasons(reasons_of(codes)))}
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ local refs), runs each stage in its own fresh interpreter through its public ent
 (`hala_release.stages.registry.STAGES[kind].run({...})`) and reads that child's peak RSS from `os.wait4`:
 
 - translate: Open-Orca-shaped rows (id, system_prompt, question, response with markdown), `--engine dry-run`;
-- judge-filters: the judge's cheap rule filters on OPUS-style `translation` {en, ar} pairs, no judge model (the
-  stage needs one, so the filters module's own functions run as the stage runs them, streamed from the folder);
+- judge-filters: the judge's cheap rule filters on OPUS-style `translation` {en, ar} pairs: the stage's own
+  once-per-corpus pass (`judge.run.shared_reasons`) on the split `datasets` loads, no judge model (the pass runs
+  before one is loaded);
 - mix: the same OPUS-style pairs as `--parallel`;
 - chat-mix: a translate output of Open-Orca-shaped rows (the `<column>_ar` twins in Arabic script,
   `translation_ok`, `translation_issues`);
@@ -269,48 +270,40 @@ def child(stage: str, spec: dict) -> dict:
 
     from hala_release.stages.registry import STAGES
 
-    module = "hala_release.stages.judge.filters" if stage == "judge-filters" else STAGES[stage].runner.split(":")[0]
+    module = "hala_release.stages.judge.run" if stage == "judge-filters" else STAGES[stage].runner.split(":")[0]
     for name in (module, "datasets", "pyarrow.compute", "pyarrow.dataset", "pyarrow.parquet"):
         importlib.import_module(name)
     began = time.perf_counter()
-    result = judge_filters(spec["source"]) if stage == "judge-filters" else STAGES[stage].run(spec)
-    seconds = time.perf_counter() - began
+    result = judge_filters(spec["source"], spec["output"]) if stage == "judge-filters" else STAGES[stage].run(spec)
+    seconds = result.pop("seconds") if stage == "judge-filters" else time.perf_counter() - began
     return {"seconds": seconds, "result": result if isinstance(result, dict) else str(result)}
 
 
-def judge_filters(folder: str) -> dict:
-    """The judge's cheap filters as its shards run them, streamed from the Parquet folder: one pass over the corpus
-    (`corpus_reasons`, duplicate keys spilled to disk) where the filters module has it, else the duplicate pass
-    followed by the per-pair filters a judge chunk (--chunk-size) at a time."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
+def judge_filters(folder: str, output: str) -> dict:
+    """The judge's cheap-filter pass as the stage runs it (`judge.run.shared_reasons`, no judge model: the pass
+    comes before one is loaded): the split loaded and memory-mapped by `datasets`, every filter once over the
+    corpus, the reason codes written to the work folder. Its seconds leave out `datasets`' one-time conversion
+    of the Parquet folder to its Arrow cache (the process's wall time has it)."""
+    from hala_release.core.refs import resolve
+    from hala_release.executors.chunks import load_split, open_plan
     from hala_release.stages.judge import filters
     from hala_release.stages.judge.config import JudgeConfig
+    from hala_release.stages.judge.run import pair_columns, shared_reasons
 
-    data = ds.dataset(str(Path(folder) / "data"), format="parquet")
-
-    def sides(batch_size: int):
-        for batch in data.to_batches(columns=["translation"], batch_size=batch_size):
-            pairs = batch.column(0)
-            yield pc.struct_field(pairs, "en"), pc.struct_field(pairs, "ar")
-
-    config = filters.PairFilterConfig()
-    if hasattr(filters, "corpus_reasons"):
-        with tempfile.TemporaryDirectory(prefix="spill-", dir=Path(folder).parent) as spill:
-            codes = filters.corpus_reasons(sides(65_536), "en", "ar", config, Path(spill))
-        counts = filters.count_reasons(filters.reasons_of(codes))
-        return {"rows": len(codes), "route": "corpus_reasons", "counts": dict(counts)}
-    from collections import Counter
-
-    chunk = JudgeConfig.model_fields["chunk_size"].default
-    duplicates = filters.duplicate_rows(sides(65_536))
-    counts, start = Counter(), 0
-    for source, target in sides(chunk):
-        reasons = filters.pair_reasons(source, target, "en", "ar", config)
-        counts.update(filters.count_reasons(filters.with_duplicates(reasons, start, *duplicates)))
-        start += len(source)
-    return {"rows": start, "route": f"duplicate pass, then chunks of {chunk}", "counts": dict(counts)}
+    config = JudgeConfig(source=folder, judge="unused", output=output)
+    source_ref = resolve(config.source, "dataset")
+    dataset = load_split(source_ref, config.split)
+    source, target = pair_columns(dataset, config)
+    identity = {"source_pin": source_ref.pin, "filter_rules": filters.RULES}
+    plan = open_plan(Path(output), identity, len(dataset), config.chunk_size)
+    try:
+        began = time.perf_counter()
+        codes = shared_reasons(plan, config, dataset, source, target)
+        seconds = time.perf_counter() - began
+    finally:
+        shutil.rmtree(plan["work_dir"], ignore_errors=True)
+    counts = filters.count_reasons(filters.reasons_of(codes))
+    return {"seconds": seconds, "rows": len(codes), "route": "judge.run.shared_reasons", "counts": dict(counts)}
 
 
 def measure(stage: str, spec: dict, env: dict) -> dict:
@@ -347,7 +340,7 @@ def run_size(rows: int, root: Path, stages: list[str], seed: int, pools, env: di
               flush=True)
         for stage in users:
             output = root / f"out-{stage}-{rows}"
-            spec = ({"source": str(folder)} if stage == "judge-filters" else
+            spec = ({"source": str(folder), "output": str(output)} if stage == "judge-filters" else
                     {"source": str(folder), "output": str(output), "engine": "dry-run"} if stage == "translate" else
                     {"parallel": [str(folder)], "output": str(output)} if stage == "mix" else
                     {"translated": [str(folder)], "output": str(output)})

@@ -1,6 +1,9 @@
 """The chat-mix stage: every instruction layout becomes target-language chat turns, nothing failed or doubled."""
 
 import hashlib
+import json
+import os
+import sys
 
 import pytest
 from datasets import Dataset
@@ -185,3 +188,23 @@ def test_no_user_turn_and_no_source_row_in_both_splits(seed, tmp_path, capsys):
     assert len(train) + len(test) == 32 and len(test) == 4
     assert not _user_turns(train) & _user_turns(test)
     assert not {(r["source"], r["source_id"]) for r in train} & {(r["source"], r["source_id"]) for r in test}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_reading_conversations_gives_back_the_mapped_split(tmp_path):
+    """A streamed translate output must not stay resident as it is read (RSS would grow with its size)."""
+    from test_chunked import _resident_kb
+
+    from hala_release.core.refs import resolve
+    from hala_release.executors.chunks import load_split
+    from hala_release.stages.chat_mix.run import conversations
+
+    folder = tmp_path / "orca-ar"
+    folder.mkdir()
+    row = {"system_prompt": "", "question": "q", "response": "r", "system_prompt_ar": "",
+           "question_ar": "س" * 200, "response_ar": "ج" * 200}
+    (folder / "rows.jsonl").write_text("".join(json.dumps({**row, "id": str(i)}) + "\n" for i in range(20_000)))
+    dataset = load_split(resolve(str(folder), "dataset"), "train")
+    paths = {os.path.realpath(entry["filename"]) for entry in dataset.cache_files}
+    assert sum(len(row) for row in conversations(dataset, "orca", "openorca", {"ar": "_ar"})) == 20_000
+    assert _resident_kb(paths) < 500

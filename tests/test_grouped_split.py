@@ -66,7 +66,7 @@ def test_memory_limit_set_and_spill_inside_the_work_folder(tmp_path, monkeypatch
     limit, temp, threads = seen["settings"]
     assert limit.endswith(("MiB", "MB")) and float(limit.split()[0]) <= 64 and threads == 1
     assert temp.startswith(str(tmp_path / "work"))
-    assert "examples.duckdb" in seen["files"]
+    assert {"examples.duckdb", "examples.parquet", "links.parquet"} <= set(seen["files"])
     assert not (tmp_path / "work").exists()  # database and spill removed at the end
 
 
@@ -85,6 +85,24 @@ def test_big_split_is_written_as_bounded_shards(tmp_path):
     assert sum(pq.ParquetFile(p).metadata.num_rows for p in train) == count - 50 and samples
     assert all(pq.ParquetFile(p).metadata.num_row_groups >= 1 for p in train)
     assert pq.ParquetFile(train[0]).metadata.row_group(0).total_byte_size < 60_000
+
+
+def test_train_sorted_a_share_at_a_time_is_the_same_order(tmp_path, monkeypatch):
+    """Sorting train by key ranges (so DuckDB never sorts every chat row at once) keeps the one global order."""
+    import hala_release.executors.grouped_split as grouped_split
+
+    count = 3_000
+    seq = np.arange(count)
+    keys = np.stack([seq % 2_500, seq % 2_500], axis=1)  # some duplicates too
+    orders = []
+    for sort_rows in (10**9, 97):
+        monkeypatch.setattr(grouped_split, "SORT_ROWS", sort_rows)
+        with GroupedSplit(tmp_path / "work", seed=5) as split:
+            split.add(seq, seq, keys, {"text": pa.array([f"row {i}" for i in range(count)])}, seq, keys)
+            chosen = split.split(40)
+            orders.append([row for b in split.batches(chosen, "train", "seq") for row in b.column(0).to_pylist()])
+    assert orders[0] == orders[1] and len(orders[0]) == 2_500 - chosen.test
+    assert orders[0] != sorted(orders[0])  # shuffled, not in input order
 
 
 def test_components_join_items_through_shared_keys():

@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from hala_release.executors.chunks import work_dir_for
 from stage_helpers import kill_after_chunks, run_cli, split_rows
 from hala_release.core.errors import HalaError
+from hala_release.stages.judge import filters
 from hala_release.stages.judge.run import verdict_token_ids
 from hala_release.stages.judge.filters import (FILTERS, RULES, PairFilterConfig, corpus_reasons, count_reasons,
                                               filter_reasons, reasons_of)
@@ -72,6 +73,19 @@ def test_duplicates_are_found_across_batches_out_of_core(tmp_path):
     assert codes.dtype.itemsize == 1  # a byte a pair is all that stays in memory for the corpus
     assert reasons_of(codes).to_pylist() == [None, None, "duplicate_normalised", "duplicate", "duplicate"]
     assert list(spill.iterdir()) == []
+
+
+def test_repeats_beyond_the_duplicate_keys_memory_budget(tmp_path, monkeypatch):
+    """More repeats than DuckDB's budget holds (here every pair after the first three) are streamed back a batch at
+    a time, not fetched whole (that ran out of memory): a big corpus full of repeats still gets its verdicts."""
+    monkeypatch.setattr(filters, "_KEYS_MEMORY", "16MB")
+    batch, batches = 300_000, 5
+    en = pa.array(["Good night", "good night!", "See you"] * (batch // 3))
+    ar = pa.array(["تصبح على خير", "تصبح على خير", "أراك لاحقا"] * (batch // 3))
+    codes = corpus_reasons(((en, ar) for _ in range(batches)), "en", "ar", PairFilterConfig(), tmp_path / "work")
+    assert reasons_of(codes[:4]).to_pylist() == [None, "duplicate_normalised", None, "duplicate"]
+    assert count_reasons(reasons_of(codes)) == Counter(
+        {**dict.fromkeys(FILTERS, 0), "duplicate": batch * batches - 3, "duplicate_normalised": 1})
 
 
 def test_duplicates_after_the_shared_normalisation():

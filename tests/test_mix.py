@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import os
+import sys
 
 import pytest
 from datasets import Dataset
@@ -187,3 +189,22 @@ def test_mix_errors(argv, code, fragment, inputs, tmp_path, capsys):
     argv = [a.format(orca=orca, pairs=pairs) for a in argv]
     result, _, err = run_cli(capsys, "mix", "--output", tmp_path / "m", *argv)
     assert result == code and fragment in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_reading_pairs_gives_back_the_mapped_split(tmp_path):
+    """A streamed corpus must not stay resident as it is read (RSS would grow with its size)."""
+    from test_chunked import _resident_kb
+
+    from hala_release.core.refs import resolve
+    from hala_release.executors.chunks import load_split
+    from hala_release.stages.mix.run import parallel_pairs
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    (folder / "rows.jsonl").write_text("".join(json.dumps({"translation": {"en": f"{i} " + "x" * 300, "ar": "y" * 300}})
+                                               + "\n" for i in range(20_000)))
+    dataset = load_split(resolve(str(folder), "dataset"), "train")
+    paths = {os.path.realpath(entry["filename"]) for entry in dataset.cache_files}
+    assert sum(len(first) for first, _ in parallel_pairs(dataset, "en", "ar")) == 20_000
+    assert _resident_kb(paths) < 500

@@ -26,20 +26,19 @@ There is one implementation, this Python function; judge applies it column-wise,
 utf8proc's Unicode tables and simple case mappings, Python with its own Unicode version and full case folding,
 and two definitions that disagree on rare characters are what this module exists to prevent.
 
-Stages that hold many texts keep a 128-bit hash of the normalised text (`text_key`) instead of the text, and
-`SameTextGroups` puts items that share a text into one group: the unit of a train/test split.
+Stages that hold many texts keep a 128-bit hash of the normalised text (`text_key`) instead of the text; mix and
+chat-mix group items that share one (`executors.grouped_split`): the unit of a train/test split.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
+import re
 import unicodedata
-from array import array
 from functools import cache
-from typing import Any, Sequence, TypeVar
+from itertools import repeat
+from typing import Any
 
-T = TypeVar("T")
 VERSION = 1  # of the rules below; judge's resumable chunks record it, so bump it when a rule changes
 # Blocks whose combining marks are Arabic diacritics: Arabic, Arabic Supplement, Arabic Extended-B and -A.
 _ARABIC_BLOCKS = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x0870, 0x08FF))
@@ -47,9 +46,10 @@ TATWEEL = "\u0640"
 
 
 @cache
-def _tables() -> tuple[dict[int, Any], str, frozenset[str], str]:
+def _tables() -> tuple[dict[int, Any], str, frozenset[str], str, "re.Pattern[str]"]:
     """From Python's Unicode data, once: the `str.translate` table (deletions, controls to spaces, digits to
-    ASCII) and the punctuation characters (as a string for `strip`, a set, and the ASCII ones)."""
+    ASCII), the punctuation characters (as a string for `strip`, a set, and the ASCII ones) and a pattern that
+    finds any character the table changes (`translate` looks up every character: most texts need none)."""
     table: dict[int, Any] = {ord(TATWEEL): None}
     punctuation = []
     for code in range(0x110000):
@@ -63,22 +63,42 @@ def _tables() -> tuple[dict[int, Any], str, frozenset[str], str]:
         elif category.startswith("P"):
             punctuation.append(chr(code))
     every = "".join(punctuation)
-    return table, every, frozenset(every), "".join(ch for ch in every if ch.isascii())
+    return table, every, frozenset(every), "".join(ch for ch in every if ch.isascii()), _any_of(sorted(table))
+
+
+def _any_of(codes: list[int]) -> "re.Pattern[str]":
+    """Finds any of `codes` (ascending). The class holds only the BMP ones (a bitmap for `re`, a step per
+    character); the rest are looked for only in a text with characters beyond the BMP (ranges, much slower)."""
+    bmp = [code for code in codes if code <= 0xFFFF]
+    astral = [code for code in codes if code > 0xFFFF]
+    return re.compile(_class(bmp) + ("|(?=[\U00010000-\U0010FFFF])" + _class(astral) if astral else ""))
+
+
+def _class(codes: list[int]) -> str:
+    ranges, start = [], codes[0]
+    for previous, code in zip(codes, codes[1:] + [-1]):
+        if code != previous + 1:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(previous)) if previous > start else ""))
+            start = code
+    return "[" + "".join(ranges) + "]"
 
 
 def normalise(text: str) -> str:
     """The form of `text` that equals another text's exactly when they are "the same text" (module docstring)."""
-    table, punctuation, is_punctuation, ascii_punctuation = _tables()
+    table, punctuation, is_punctuation, ascii_punctuation, changed = _tables()
     if text.isascii():  # the same rules, cheaper: NFKC changes no ASCII, casefold is lower, no marks or digits
         text = text.lower()
         if not text.isprintable():
             text = text.translate(table)
-        words = [word.strip(ascii_punctuation) for word in text.split()]
-    else:  # NFKC again after deleting marks and format characters, which can leave composable sequences
-        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold().translate(table))
+        words = map(str.strip, text.split(), repeat(ascii_punctuation))
+    else:  # NFKC again after casefold and deleting marks and format characters: they can leave composable sequences
+        text = unicodedata.normalize("NFKC", text).casefold()
+        if changed.search(text):
+            text = text.translate(table)
+        text = unicodedata.normalize("NFKC", text)
         words = [word.strip(punctuation) if word[0] in is_punctuation or word[-1] in is_punctuation else word
                  for word in text.split()]
-    return " ".join(word for word in words if word)
+    return " ".join(filter(None, words))  # a word that was all punctuation is gone
 
 
 def normalise_array(strings, batch: int = 65_536):
@@ -110,71 +130,3 @@ def hash_key(*parts: str) -> int:
     """A 128-bit key for exactly these strings (no normalisation); collisions are out of reach at any data size."""
     joined = "\0".join(parts).encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(joined, digest_size=16).digest(), "big")
-
-
-class SameTextGroups:
-    """Union-find over text keys: items joined through any shared text end up in one group.
-
-    Memory per distinct text is one dict entry and two array slots (about 150 bytes), never the text itself.
-    """
-
-    def __init__(self) -> None:
-        self._node: dict[int, int] = {}
-        self._parent = array("q")
-        self._size = array("q")
-
-    def node(self, key: int) -> int:
-        found = self._node.get(key)
-        if found is None:
-            found = self._node[key] = len(self._parent)
-            self._parent.append(found)
-            self._size.append(1)
-        return found
-
-    def find(self, node: int) -> int:
-        parent = self._parent
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]  # path halving
-            node = parent[node]
-        return node
-
-    def join(self, keys: Sequence[int]) -> int:
-        """Put the texts of `keys` in one group; returns a node of it (for `find` once every join is done)."""
-        first = self.node(keys[0])
-        for text in keys[1:]:
-            first = self.union(first, self.node(text))
-        return first
-
-    def union(self, a: int, b: int) -> int:
-        """Merge the groups of nodes `a` and `b` (the smaller under the larger); returns the merged group's root."""
-        a, b = self.find(a), self.find(b)
-        if a != b:
-            if self._size[a] < self._size[b]:
-                a, b = b, a
-            self._parent[b] = a
-            self._size[a] += self._size[b]
-        return a
-
-    def grouped(self, items: Sequence[tuple[int, T]]) -> list[list[T]]:
-        """Items (each with a node from `join`) gathered by group, groups ordered by their first item."""
-        groups: dict[int, list[T]] = {}
-        for node, item in items:
-            groups.setdefault(self.find(node), []).append(item)
-        return list(groups.values())
-
-
-def hold_out(groups: list[list[T]], eval_size: int, seed: int, slack: int = 0) -> tuple[list[T], list[T]]:
-    """Shuffle groups with the seed; whole groups go to eval while it is short of `eval_size` items.
-
-    A group that would take eval past `eval_size + slack` stays in train, so one big group (a common sentence
-    shared by many pairs) cannot swamp the held-out split.
-    """
-    order = list(range(len(groups)))
-    random.Random(seed).shuffle(order)
-    evaluation: list[T] = []
-    train: list[T] = []
-    for index in order:
-        group = groups[index]
-        short = len(evaluation) < eval_size and len(evaluation) + len(group) <= eval_size + slack
-        (evaluation if short else train).extend(group)
-    return train, evaluation

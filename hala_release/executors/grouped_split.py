@@ -2,12 +2,13 @@
 
 mix and chat-mix hold out whole groups: examples joined through a shared text (a sentence, a user turn) go to
 train or test together, so no text is both trained on and tested. Kept as Python objects, that costs kilobytes a
-row; here the rows live in a DuckDB database in a work folder beside the output, and only the part of the graph
-that can join anything is ever in memory.
+row; here the rows live in Parquet files in a work folder beside the output, queried by DuckDB, and only the part
+of the graph that can join anything is ever in memory.
 
 The design, step by step:
 
-- The stage streams Arrow batches in (`add`): examples (a `seq` that orders them as the input did, the `item` they
+- The stage streams Arrow batches in (`add`), appended to one Parquet file per table (an INSERT into DuckDB's
+  own file cost more than making the rows): examples (a `seq` that orders them as the input did, the `item` they
   came from, a 128-bit dedup key as two BIGINT halves, and payload columns) and links (`item`, 128-bit text key).
   Seeded sort keys (`okey` for the train shuffle, `gkey` for the group order) come from a splitmix64 of the ids in
   numpy: deterministic, no per-row Python, independent of DuckDB's own hash.
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool; what does not fit spills to the work folder
 THREADS = 2
 BATCH_ROWS = 10_000  # rows per record batch read back from DuckDB
+SORT_ROWS = 1_000_000  # train rows DuckDB sorts at a time (it scans the examples once per such share)
 _MASK = (1 << 64) - 1
 
 
@@ -81,7 +83,7 @@ class Split:
 
 
 class GroupedSplit:
-    """Examples and their text links in a DuckDB database under `work`; use as a context manager."""
+    """Examples and their text links in Parquet files under `work`, queried by DuckDB; use as a context manager."""
 
     def __init__(self, work: Path, seed: int, *, memory_limit: str = MEMORY_LIMIT, threads: int = THREADS):
         import duckdb
@@ -93,7 +95,7 @@ class GroupedSplit:
         self.con = duckdb.connect(str(self.work / "examples.duckdb"), config={
             "memory_limit": memory_limit, "threads": threads, "temp_directory": str(self.work / "spill"),
             "preserve_insertion_order": False})
-        self._tables: set[str] = set()
+        self._writers: dict[str, Any] = {}
         self._prepared = False
 
     def __enter__(self) -> "GroupedSplit":
@@ -104,6 +106,8 @@ class GroupedSplit:
 
     def close(self) -> None:
         """Close the database and remove the work folder with its spill files."""
+        for writer in self._writers.values():
+            writer.close()  # closing twice does nothing
         if self.con is not None:
             self.con.close()
             self.con = None
@@ -133,19 +137,25 @@ class GroupedSplit:
         self._append("links", links)
 
     def _append(self, name: str, table: "pa.Table") -> None:
-        self.con.register("incoming", table)
-        try:
-            if name not in self._tables:
-                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
-                self._tables.add(name)
-            else:
-                self.con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
-        finally:
-            self.con.unregister("incoming")
+        """Append the batch to the table's Parquet file (an INSERT into DuckDB's own file cost more than making it)."""
+        import pyarrow.parquet as pq
+
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = self._writers[name] = pq.ParquetWriter(self.work / f"{name}.parquet", table.schema,
+                                                            compression="lz4")
+        writer.write_table(table)
 
     @property
     def empty(self) -> bool:
-        return "examples" not in self._tables
+        return "examples" not in self._writers
+
+    def _views(self) -> None:
+        """Close the Parquet files and make them DuckDB views, once every batch is in."""
+        for name, writer in self._writers.items():
+            writer.close()
+            path = str(self.work / f"{name}.parquet").replace("'", "''")
+            self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
 
     def prepare(self) -> None:
         """Dedup and group, once: `firsts` holds the kept examples' seq, `item_groups` the shared items' groups."""
@@ -154,6 +164,7 @@ class GroupedSplit:
         if self.empty:
             raise ValueError("no examples were added")
         con = self.con
+        self._views()
         con.execute("CREATE TABLE firsts AS SELECT min(seq) AS seq FROM examples GROUP BY dedup_hi, dedup_lo")
         con.execute("CREATE TABLE shared AS SELECT hi, lo, (row_number() OVER ()) - 1 AS node FROM "
                     "(SELECT hi, lo FROM links GROUP BY hi, lo HAVING count(*) > 1)")
@@ -208,19 +219,25 @@ class GroupedSplit:
         import pyarrow as pa
 
         self.con.register("test_groups", pa.table({"grp": pa.array(split.test_groups, pa.int64())}))
-        if name == "test":
-            query = (f"SELECT {projection} FROM kept WHERE grp IN (SELECT grp FROM test_groups) "
-                     f"ORDER BY gkey, grp, seq")
-        else:
-            query = (f"SELECT {projection} FROM kept WHERE grp NOT IN (SELECT grp FROM test_groups) "
-                     f"ORDER BY okey, seq")
+        try:
+            if name == "test":
+                yield from self._sorted(f"SELECT {projection} FROM kept WHERE grp IN (SELECT grp FROM test_groups) "
+                                        f"ORDER BY gkey, grp, seq", schema)
+                return
+            for low, high in _ranges(split.train):  # each range sorted apart: DuckDB sorts a bounded share
+                yield from self._sorted(f"SELECT {projection} FROM kept WHERE grp NOT IN (SELECT grp FROM "
+                                        f"test_groups) AND okey >= {low} AND okey <= {high} ORDER BY okey, seq",
+                                        schema)
+        finally:
+            self.con.unregister("test_groups")
+
+    def _sorted(self, query: str, schema: "pa.Schema | None"):
         reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
         try:
             for batch in reader:
                 yield batch.cast(schema) if schema is not None else batch
         finally:
             reader.close()
-            self.con.unregister("test_groups")
 
     def write(self, folder: Path, split: Split, projection: str, schema: "pa.Schema | None" = None,
               **limits: int) -> tuple[dict[str, list[Path]], list[dict]]:
@@ -234,6 +251,15 @@ class GroupedSplit:
             for batch in self.batches(split, name, projection, schema):
                 writers.write(name, batch)
         return writers.close(), writers.samples
+
+
+def _ranges(rows: int) -> list[tuple[int, int]]:
+    """Consecutive ranges covering every int64 `okey`, about SORT_ROWS rows each: the keys are uniform hashes,
+    so sorting the ranges one after the other is the whole sort, and the payload of one range is what DuckDB sorts
+    at a time (sorting every train row at once went past its memory limit with chat rows)."""
+    count = max(1, -(-rows // SORT_ROWS))
+    bounds = [-(1 << 63) + (index << 64) // count for index in range(count)] + [1 << 63]
+    return [(low, high - 1) for low, high in zip(bounds, bounds[1:])]
 
 
 def _components(items: "np.ndarray", nodes: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:

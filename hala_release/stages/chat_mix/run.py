@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from hala_release.artifacts.build import build_artifact
 from hala_release.stages.chat_mix.config import ChatMixConfig
 from hala_release.core.chat_format import TurnError, to_messages
-from hala_release.executors.chunks import load_split, work_dir_for
+from hala_release.executors.chunks import load_split, release_pages, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
@@ -95,10 +95,18 @@ def conversations(dataset, name: str, layout: str, languages: dict[str, str]
     Rows are read as Arrow batches, so no `datasets` row objects are made.
     """
     index = 0
-    for table in dataset.with_format("arrow").iter(batch_size=READ_ROWS):
+    wanted = [column for column in dataset.column_names if column in _read_columns(layout, languages)]
+    for table in dataset.select_columns(wanted).with_format("arrow").iter(batch_size=READ_ROWS):
         for row in table.to_pylist():
             yield list(_row_examples(row, index, name, layout, languages))
             index += 1
+        release_pages(dataset)  # the mapped cache pages read so far, which would otherwise stay in RSS
+
+
+def _read_columns(layout: str, languages: dict[str, str]) -> set[str]:
+    """The columns a row's conversations are built from (turning every column into Python costs the most)."""
+    roles = [TURN_COLUMNS[layout]] if layout in TURN_COLUMNS else [column for column, _ in ROLE_COLUMNS[layout]]
+    return {OK_COLUMN, "id", *(f"{column}{suffix}" for column in roles for suffix in languages.values())}
 
 
 def _row_examples(row: dict[str, Any], index: int, name: str, layout: str, languages: dict[str, str]):

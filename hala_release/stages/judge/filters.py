@@ -30,6 +30,7 @@ FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "du
 RULES = f"{','.join(FILTERS)}; normalisation {text.VERSION}"
 REASONS = (None, *FILTERS)  # a reason code is an index into this; 0: the pair passed every cheap filter
 _KEYS_MEMORY = "128MB"  # DuckDB's budget for finding repeated keys; it spills to disk beyond it
+_RESULT_ROWS = 1 << 20  # repeats fetched from DuckDB at a time
 _URL = r"(?:https?|ftp)://\S+|www\.\S+|\S+@\S+\.\S+"
 
 
@@ -63,7 +64,8 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
 
 def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, spill: Path):
     """Every pair's reason code (an index into `REASONS`; int8), for a corpus given as (source, target) batches in
-    row order. Memory: the codes (a byte a pair) and one batch; the keys go to a DuckDB file in `spill`."""
+    row order. Memory: the codes (a byte a pair) and one batch; the keys go to a DuckDB file in `spill`, and the
+    repeats come back a batch at a time."""
     import numpy as np
 
     codes = []
@@ -72,12 +74,20 @@ def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilter
             reasons, (exact, normalised) = _pair_filters(source, target, source_lang, target_lang, config)
             codes.append(reason_codes(reasons))
             keys.add(exact, normalised)
-        exact_rows, normalised_rows = keys.repeats()
-    codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
-    passed = codes == 0
-    for name, rows in (("duplicate_normalised", normalised_rows), ("duplicate", exact_rows)):  # `duplicate` wins
-        codes[rows[passed[rows]]] = REASONS.index(name)
+        codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
+        for kinds, rows in keys.repeats():
+            _mark_repeats(codes, kinds, rows)
     return codes
+
+
+def _mark_repeats(codes, kinds, rows) -> None:
+    """Repeats' codes, in place, in any order: where no per-pair filter failed, an exact repeat is `duplicate` and
+    a normalised one `duplicate_normalised` unless it is also an exact repeat (`duplicate` wins)."""
+    duplicate, normalised = REASONS.index("duplicate"), REASONS.index("duplicate_normalised")
+    exact = rows[kinds == 0]
+    codes[exact[(codes[exact] == 0) | (codes[exact] == normalised)]] = duplicate
+    similar = rows[kinds == 1]
+    codes[similar[codes[similar] == 0]] = normalised
 
 
 def reason_codes(reasons):
@@ -129,17 +139,17 @@ class _KeyStore:
             self.db.unregister("batch")
         self.rows += len(exact)
 
-    def repeats(self) -> tuple:
-        """Sorted row numbers of every exact and every normalised key after its first occurrence."""
-        import numpy as np
-
-        found = self.db.execute("""
+    def repeats(self):
+        """(kinds, rows) batches: every exact (kind 0) and normalised (kind 1) key after its first occurrence, in
+        no order. Streamed, not fetched whole: DuckDB keeps a fetched result in memory, past its limit on a big
+        corpus with many repeats."""
+        found = self.db.sql("""
             SELECT k.kind, k.row FROM keys k JOIN (
                 SELECT kind, hi, lo, min(row) AS first FROM keys GROUP BY kind, hi, lo HAVING count(*) > 1
             ) f ON k.kind = f.kind AND k.hi = f.hi AND k.lo = f.lo
-            WHERE k.row > f.first ORDER BY k.row""").fetchnumpy()
-        kinds, rows = np.asarray(found["kind"]), np.asarray(found["row"], dtype=np.int64)
-        return rows[kinds == 0], rows[kinds == 1]
+            WHERE k.row > f.first""").to_arrow_reader(_RESULT_ROWS)
+        for batch in found:
+            yield batch.column(0).to_numpy(), batch.column(1).to_numpy()
 
     def __exit__(self, *exc) -> None:
         self.db.close()
@@ -153,17 +163,12 @@ class _KeyStore:
         shutil.rmtree(self.folder / "duplicate-keys.spill", ignore_errors=True)
 
 
-def pair_reasons(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
-    """The first failing per-pair filter (everything but the duplicate ones) for one chunk, or null."""
-    return _pair_filters(source, target, source_lang, target_lang, config, keys=False)[0]
-
-
 def _texts(pa, pc, side):
     return pc.fill_null(pc.cast(side, pa.string()), "")
 
 
-def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig, keys=True):
-    """Per-pair reasons for one chunk and, with `keys`, its duplicate keys (the normalised text is made once)."""
+def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
+    """Per-pair reasons for one batch and its duplicate keys (the normalised text is made once, for both)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -201,7 +206,7 @@ def _pair_filters(source, target, source_lang: str, target_lang: str, config: Pa
     reasons = pa.nulls(rows, pa.string())
     for name, failed in reversed(checks):  # the earliest filter is applied last, so it wins
         reasons = pc.if_else(pc.fill_null(failed, False), name, reasons)
-    return reasons, (_keys(pa, pc, source, target), _keys(pa, pc, src_norm, tgt_norm)) if keys else None
+    return reasons, (_keys(pa, pc, source, target), _keys(pa, pc, src_norm, tgt_norm))
 
 
 def _keys(pa, pc, source, target):
@@ -211,48 +216,6 @@ def _keys(pa, pc, source, target):
     import numpy as np
 
     return np.frombuffer(digests, dtype="V16")
-
-
-def duplicate_rows(pairs) -> tuple:
-    """Sorted row numbers of the `duplicate` and the `duplicate_normalised` repeats of a corpus given as
-    (source, target) chunks in row order: every occurrence of a key after its first."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    exact, normalised = [], []
-    for source, target in pairs:
-        source, target = _texts(pa, pc, source), _texts(pa, pc, target)
-        exact.append(_keys(pa, pc, source, target))
-        normalised.append(_keys(pa, pc, text.normalise_array(source), text.normalise_array(target)))
-    return _repeats(exact), _repeats(normalised)
-
-
-def _repeats(keys: list):
-    """Row numbers, sorted, of every key after its first occurrence (`np.unique` keeps the first index)."""
-    import numpy as np
-
-    keys = np.concatenate(keys) if keys else np.array([], dtype="V16")
-    _, first = np.unique(keys, return_index=True)
-    repeat = np.ones(len(keys), dtype=bool)
-    repeat[first] = False
-    return np.flatnonzero(repeat).astype(np.int64)
-
-
-def with_duplicates(reasons, start: int, exact, normalised):
-    """`reasons` of rows start.. with the duplicate verdicts added where no per-pair filter failed."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    passed = pc.is_null(reasons)
-    for name, rows in (("duplicate_normalised", normalised), ("duplicate", exact)):  # `duplicate` wins
-        low, high = np.searchsorted(rows, [start, start + len(reasons)])
-        if low == high:
-            continue
-        repeat = np.zeros(len(reasons), dtype=bool)
-        repeat[rows[low:high] - start] = True
-        reasons = pc.if_else(pc.and_(passed, pa.array(repeat)), name, reasons)
-    return reasons
 
 
 def count_reasons(reasons) -> Counter:

@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import time
+from array import array
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -250,11 +251,12 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, output: Path,
     from hala_release.stages.judge.card import judge_card, score_histogram
 
     stats, _ = total_stats(plan)
-    kept_total, scores, filter_counts = 0, [], Counter()
+    # 8 bytes a judged pair, not a Python float each (32): the card's mean and histogram need every score.
+    kept_total, scores, filter_counts = 0, array("d"), Counter()
     for table in chunk_tables(plan):
         filter_counts.update(count_reasons(table.column(REASON_COLUMN)))
         judged = table.column(SCORE_COLUMN)
-        scores.extend(s for s in judged.to_pylist() if s is not None)
+        scores.frombytes(judged.drop_null().to_numpy().astype("float64").tobytes())
         kept_total += pc.sum(pc.fill_null(pc.greater_equal(judged, config.threshold), False)).as_py() or 0
     below = len(scores) - kept_total
     if kept_total == 0:
