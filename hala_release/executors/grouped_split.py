@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool; what does not fit spills to the work folder
-THREADS = 2
+MEMORY_LIMIT = "256MB"  # DuckDB's buffer pool; what does not fit spills to the work folder
+THREADS = 1
 BATCH_ROWS = 10_000  # rows per record batch read back from DuckDB
-SORT_ROWS = 1_000_000  # train rows DuckDB sorts at a time (it scans the examples once per such share)
+SORT_ROWS = 250_000  # train rows DuckDB sorts at a time (it scans the examples once per such share)
 _MASK = (1 << 64) - 1
 
 
