@@ -18,6 +18,7 @@ from hala_release.cli_options import command
 from hala_release.core.errors import HalaError, as_user_error
 from hala_release.hub.options import (LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions,
                                       PushSpaceOptions)
+from hala_release.hub.submit import SubmitOptions
 from hala_release.pipeline.options import PipelineRunOptions
 from hala_release.stages.demo.config import DemoConfig
 from hala_release.stages.eval.config import ReportOptions
@@ -41,6 +42,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # as `hf`; every command and sub-command inherits it
 )
 
 
@@ -87,16 +89,20 @@ def sample_data(values: dict, list_: bool) -> None:
 
 
 def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str] = None, private: bool = False,
-          branch: str = "main", options=None) -> None:
+          branch: str = "main", options=None, **commit) -> None:
+    """Publish, then say what landed where; `commit` is commit_message, commit_description and create_pr."""
     from hala_release.hub.publish import publish_folder
 
     result = publish_folder(folder, repo_id, repo_type, options=options, echo=typer.echo, tag=tag, private=private,
-                            branch=branch)
+                            branch=branch, **commit)
     if result.created_commit:
+        where = f"a pull request against {branch}" if result.pr_url else "one commit"
         typer.echo(f"pushed {len(result.changed_files)} changed and {len(result.deleted_files)} deleted file(s) "
-                   f"in one commit")
+                   f"in {where}")
         if result.commit_url:
             typer.echo(f"commit: {result.commit_url}")
+        if result.pr_url:
+            typer.echo(f"pull request: {result.pr_url} (revision {result.pr_revision})")
     else:
         typer.echo("remote already up to date: no new commit")
     if tag:
@@ -106,7 +112,9 @@ def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str] = None,
 
 
 def _push_options(options, repo_type: str, card=None) -> None:
-    _push(options.folder, options.repo_id, repo_type, options.tag, options.private, options.branch, card)
+    _push(options.folder, options.repo_id, repo_type, options.tag, options.private, options.revision, card,
+          commit_message=options.commit_message, commit_description=options.commit_description,
+          create_pr=options.create_pr)
 
 
 def _shards_pending(summary: dict, output) -> bool:
@@ -135,7 +143,9 @@ def _card_options(options, base_model: Optional[str] = None):
 @command(app, "push-dataset", PushDatasetOptions, epilog=_example(
     "hala-release push-dataset ./runs/openorca-ar --repo-id my-org/openorca-ar --tag v1",
     "hala-release push-dataset ./my-parquet-or-jsonl-or-save_to_disk --repo-id my-org/my-data --license cc-by-4.0 "
-    "--language ar"))
+    "--language ar",
+    "hala-release push-dataset ./runs/openorca-ar --repo-id my-org/my-data --create-pr --commit-message "
+    "'Replace with the translated set'"))
 def push_dataset(options: PushDatasetOptions) -> None:
     """Publish a dataset to the Hub as one commit (no-op if unchanged); a folder made elsewhere gets a card and
     provenance first, staged outside the folder."""
@@ -145,7 +155,9 @@ def push_dataset(options: PushDatasetOptions) -> None:
 @command(app, "push-model", PushModelOptions, epilog=_example(
     "hala-release push-model ./runs/hala-350m --repo-id my-org/hala-350m --tag v1",
     "hala-release push-model ./my-finetune --repo-id my-org/my-finetune --license apache-2.0 --language ar "
-    "--base-model LiquidAI/LFM2-350M"))
+    "--base-model LiquidAI/LFM2-350M",
+    "hala-release push-model ./runs/hala-350m --repo-id my-org/hala-350m --revision dev --commit-message "
+    "'Dev build'"))
 def push_model(options: PushModelOptions) -> None:
     """Publish a model to the Hub as one commit (no-op if unchanged); a folder made elsewhere gets a card and
     provenance first, staged outside the folder; safetensors only."""
@@ -229,15 +241,20 @@ def translate(config) -> None:
 
 
 @_stage("quantize", epilog=_example(
-    "hala-release quantize CohereLabs/command-a-translate-08-2025 --output ./runs/teacher-fp8 --model-free",
+    "hala-release quantize CohereLabs/command-a-translate-08-2025 --output ./runs/teacher-fp8 --model-free "
+    "--max-workers 4",
     "hala-release quantize ./runs/tiny/chat --output ./runs/tiny/chat-fp8 --scheme FP8_DYNAMIC"))
 def quantize(config) -> None:
     """Quantize a model with llm-compressor (FP8 by default) and verify it against the original."""
+    import time
+
     from hala_release.core.provenance import read_provenance
 
+    began = time.perf_counter()
     path = STAGES["quantize"].run(config)
     stats = read_provenance(path).stats
-    summary = f"{config.scheme} model written to {path} (weights {stats['size_ratio']:.2f}x the original"
+    summary = (f"quantized to {stats['scheme']} in {time.perf_counter() - began:.1f} s; model written to {path} "
+               f"(weights {stats['size_ratio']:.2f}x the original")
     if config.verify:
         summary += (f"; max abs logit diff {stats['logits_max_abs_diff']:.4g}, top-1 agreement "
                     f"{stats['top1_agreement']:.1%}")
@@ -254,25 +271,28 @@ def quantize(config) -> None:
 def train(config, ctx: typer.Context) -> None:
     """Fine-tune with TRL SFT from a recipe; --key=value overrides any recipe key; rerun to resume."""
     outcome = STAGES["train"].run(config.model_copy(update={"overrides": list(ctx.args)}))
-    resumed = f", resumed from step {outcome.resumed_from_step}" if outcome.resumed_from_step is not None else ""
-    typer.echo(f"trained to step {outcome.global_step} in {outcome.seconds:.1f} s{resumed}; final train loss "
-               f"{outcome.final_loss}; model written to {outcome.output}")
+    typer.echo(outcome.summary)
     if config.push_to_hub:
-        _push(outcome.output, config.push_to_hub, "model", config.tag)
+        _push(outcome.output, config.push_to_hub, "model", config.tag, branch=outcome.hub_revision)
 
 
 @_stage("merge", epilog=_example(
-    "hala-release merge LiquidAI/LFM2-1.2B ./runs/hala-1.2b-sft --output ./runs/hala-1.2b --t 0.5"))
+    "hala-release merge LiquidAI/LFM2-1.2B ./runs/hala-1.2b-sft --output ./runs/hala-1.2b --t 0.5 "
+    "--out-shard-size 1B --lazy-unpickle"))
 def merge(config) -> None:
     """Merge a fine-tuned model with its base using mergekit (slerp)."""
+    import time
+
+    began = time.perf_counter()
     path = STAGES["merge"].run(config)
-    typer.echo(f"{config.method} merge (t = {config.t}) written to {path}")
+    typer.echo(f"{config.method} merge (t = {config.t}) in {time.perf_counter() - began:.1f} s; model written to "
+               f"{path}")
     if config.push_to_hub:
         _push(path, config.push_to_hub, "model", config.tag)
 
 
 @_stage("eval", raw=True, epilog=_example(
-    "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-results my-org/hala-350m-evals",
+    "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-to-hub my-org/hala-350m-evals",
     "hala-release eval ./runs/tiny/chat --suite hala --fixtures --max-samples 2 --output ./runs/eval-tiny",
     "hala-release eval ./runs/tiny/translator --suite translation --data-dir ./benchmarks-mirror --max-samples 2 "
     "--output ./runs/eval-mt --update-model-card",
@@ -294,9 +314,9 @@ def eval_(values: dict, list_tasks: bool) -> None:
     typer.echo(summary_markdown(outcome.summary))
     if outcome.summary.get("partial"):
         typer.echo(f"partial run ({'; '.join(outcome.summary['partial_reasons'])}): not comparable with full results")
-    typer.echo(f"results written to {outcome.path}")
+    typer.echo(outcome.summary_line())
     if outcome.model_card:
-        typer.echo(f"model-index written into {outcome.model_card}")
+        typer.echo(f"model-index written into {outcome.model_card} (and .eval_results/ beside it)")
     if config.results_repo:
         _push(outcome.path, config.results_repo, "dataset")
 
@@ -310,6 +330,22 @@ def report(options: ReportOptions) -> None:
 
     path = build_report(options.results, options.output, published=options.published, overwrite=options.overwrite)
     typer.echo(f"report of {len(options.results)} result(s) written to {path / REPORT_FILE}")
+
+
+@command(app, "submit", SubmitOptions, epilog=_example(
+    "hala-release submit my-org/hala-350m@v1 --leaderboard oall-v2 --model-type chat --requests-repo my-org/oall-requests"))
+def submit(options: SubmitOptions) -> None:
+    """Queue a model on a leaderboard: check it (pinned Hub commit, licence, safetensors), then commit the request
+    file the leaderboard's own submission form writes."""
+    from hala_release.hub.submit import submit_model
+
+    result = submit_model(options)
+    request = result.request
+    typer.echo(f"queued {request['model']}@{request['revision']} ({request['precision']}, {request['weight_type']}, "
+               f"{request['params']}B params, licence {request['license']}): status {request['status']}")
+    typer.echo(f"request: hf://datasets/{result.requests_repo}/{result.path_in_repo}")
+    if result.commit_url:
+        typer.echo(f"commit: {result.commit_url}")
 
 
 @_stage("judge", epilog=_example(

@@ -7,6 +7,8 @@ Each field of a pydantic model becomes one parameter: its description is the hel
   flags     the option's names when they differ from the field's, e.g. "--judge" or "--published/--no-published"
   comma     the command line takes one comma-separated value for a list field (--directions en-ar,ar-en)
   key       the field is a sub-model and the option sets this one key of it (--quality-gates: gates.enabled)
+  deprecated_flags  old names still accepted (hidden from --help); using one prints a one-line notice naming the
+            new flag, e.g. ["--push-results"] on eval's --push-to-hub
 `"cli": False` keeps a field out of the command line (recipes and Python only).
 """
 
@@ -20,6 +22,8 @@ from typing import Any, Callable
 import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+
+from hala_release.core.errors import UsageError
 
 # The only options not read from a model: these say what to list or print, not how to build anything.
 UTILITY_OPTIONS = ("--help", "--version", "--list", "--list-tasks")
@@ -82,6 +86,36 @@ def parameter(name: str, field: FieldInfo) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
 
 
+def deprecated_parameters(name: str, field: FieldInfo) -> list[inspect.Parameter]:
+    """Hidden parameters for a field's old flag names (`deprecated_flags`), each named `<field>__<n>`."""
+    flags = hints(field).get("deprecated_flags") or []
+    annotation, _ = _cli_type(field, hints(field))
+    return [inspect.Parameter(f"{name}__{n}", inspect.Parameter.KEYWORD_ONLY, annotation=typing.Optional[annotation],
+                              default=typer.Option(None, flag, hidden=True, help=field.description))
+            for n, flag in enumerate(flags)]
+
+
+def take_deprecated(model: type[BaseModel], given: dict[str, Any]) -> None:
+    """Move values given under a deprecated flag to their field, with a one-line notice on stderr."""
+    for name, field in cli_fields(model).items():
+        for n, flag in enumerate(hints(field).get("deprecated_flags") or []):
+            value = given.pop(f"{name}__{n}", None)
+            if value in (None, [], ()):
+                continue
+            new = _flags(name, field)[0]
+            typer.echo(f"note: {flag} is deprecated and will be removed; use {new}", err=True)
+            if given.get(name) not in (None, _cli_type(field, hints(field))[1]):
+                raise UsageError(f"{flag} and {new} are the same option: give only {new}")
+            given[name] = value
+
+
+def _flags(name: str, field: FieldInfo) -> list[str]:
+    """An option's names: its `flags` hint, else the field name as a flag."""
+    flags = hints(field).get("flags")
+    names = [flags] if isinstance(flags, str) else list(flags or [])
+    return [part.split("/")[0] for part in names] or ["--" + name.replace("_", "-")]
+
+
 def values_from_cli(model: type[BaseModel], given: dict[str, Any]) -> dict[str, Any]:
     """The model's input from the parsed command line: comma lists split, sub-model keys nested; an option left at
     None where the model has no None (`optional`, `comma`) is left out, so the model's default or error applies."""
@@ -111,6 +145,8 @@ def command(app: typer.Typer, name: str, model: type[BaseModel], *, epilog: str,
 
     def decorator(handler: Callable) -> Callable:
         params = [parameter(field_name, field) for field_name, field in cli_fields(model).items()]
+        params += [old for field_name, field in cli_fields(model).items()
+                   for old in deprecated_parameters(field_name, field)]
         params += [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind)
                    for key, (kind, info) in utility.items()]
         if pass_context:
@@ -122,6 +158,7 @@ def command(app: typer.Typer, name: str, model: type[BaseModel], *, epilog: str,
         def callback(**given: Any) -> None:
             ctx = given.pop("ctx", None)
             flags = {key: given.pop(key) for key in utility}
+            take_deprecated(model, given)
             values = values_from_cli(model, given)
             config = values if raw else model.model_validate(values)
             handler(config, **flags, **({"ctx": ctx} if pass_context else {}))

@@ -481,7 +481,10 @@ class HubServer:
         raise HubError(status, f"Access to {repo['id']} is restricted. You must have access to it.", code="GatedRepo")
 
     def _resolve_rev(self, repo: dict, rev: str) -> str:
-        """Branch, tag, full sha, or a unique sha prefix of at least 7 characters."""
+        """Branch, tag, pull request (refs/pr/N), full sha, or a unique sha prefix of at least 7 characters."""
+        pr = re.fullmatch(r"refs/pr/(\d+)", rev)
+        if pr and pr[1] in repo.get("prs", {}):
+            return repo["prs"][pr[1]]["sha"]
         for prefix, refs in (("refs/heads/", repo["branches"]), ("refs/tags/", repo["tags"])):
             name = rev[len(prefix) :] if rev.startswith(prefix) else rev
             if name in refs:
@@ -669,7 +672,8 @@ class HubServer:
 
         body = {"branches": refs("heads", repo["branches"]), "converts": [], "tags": refs("tags", repo["tags"])}
         if req.param("include_prs"):
-            body["pullRequests"] = []
+            body["pullRequests"] = [{"name": n, "ref": f"refs/pr/{n}", "targetCommit": pr["sha"]}
+                                    for n, pr in sorted(repo.get("prs", {}).items(), key=lambda item: int(item[0]))]
         return Response(body=body)
 
     def _list_commits(self, req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
@@ -840,8 +844,6 @@ class HubServer:
 
     def _commit(self, req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
         repo, identity = self._writable_repo(req, repo_type, repo_id)
-        if req.flag("create_pr"):
-            raise HubError(400, "Pull requests are not supported by this test server")
         header, operations = self._parse_ndjson(req.body)
         if rev not in repo["branches"]:
             if rev in repo["tags"] or rev in repo["commits"]:
@@ -849,7 +851,10 @@ class HubServer:
             raise revision_not_found(rev)
         head = repo["branches"][rev]
         parent_commit = header.get("parentCommit")
-        if parent_commit and parent_commit != head:
+        create_pr = req.flag("create_pr")
+        if create_pr and parent_commit:  # like the Hub: the pull request starts from parentCommit
+            head = self._resolve_rev(repo, parent_commit)
+        elif parent_commit and parent_commit != head:
             raise HubError(412, "A commit has happened since. Please refresh and try again.")
         title = (header.get("summary") or "").strip()
         if not title:
@@ -859,10 +864,17 @@ class HubServer:
             self._apply_operation(files, key, value)
         self._check_no_file_dir_clash(files)
         sha = self._new_commit(repo, head, files, title, header.get("description") or "", identity.name)
-        repo["branches"][rev] = sha
+        pr_url = None
+        if create_pr:  # the commit goes to a new ref refs/pr/N; the branch does not move
+            prs = repo.setdefault("prs", {})
+            number = str(len(prs) + 1)
+            prs[number] = {"sha": sha, "base": rev, "title": title}
+            pr_url = f"{self.url}/{URL_PREFIXES[repo_type]}{repo_id}/discussions/{number}"
+        else:
+            repo["branches"][rev] = sha
         self._save_state()
         commit_url = f"{self.url}/{URL_PREFIXES[repo_type]}{repo_id}/commit/{sha}"
-        return Response(body={"commitUrl": commit_url, "commitOid": sha, "success": True, "pullRequestUrl": None})
+        return Response(body={"commitUrl": commit_url, "commitOid": sha, "success": True, "pullRequestUrl": pr_url})
 
     @staticmethod
     def _parse_ndjson(body: bytes) -> tuple[dict, list[tuple[str, dict]]]:

@@ -48,3 +48,19 @@ def test_sample_list_and_unknown_sample(capsys, tmp_path):
     assert "openorca" in out and "Helsinki-NLP/opus-100" in out
     assert main(["sample-data", "nope", str(tmp_path / "x")]) == 2
     assert "unknown sample 'nope'" in capsys.readouterr().err
+
+
+def _help_paths(command=None, path=()):
+    """The root, every command and every sub-command, as argv prefixes."""
+    command = command or typer.main.get_command(app)
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _help_paths(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(_help_paths()), ids=lambda p: " ".join(p) or "root")
+def test_dash_h_is_help_everywhere(path, capsys):
+    assert main([*path, "--help"]) == 0
+    long = capsys.readouterr().out
+    assert main([*path, "-h"]) == 0
+    assert capsys.readouterr().out == long and "-h, --help" in long

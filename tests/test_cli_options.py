@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import typer
+import typer.testing
 from pydantic import BaseModel, Field
 
 from hala_release.cli import app, main
-from hala_release.cli_options import UTILITY_OPTIONS, cli_fields, parameter
+from hala_release.cli_options import UTILITY_OPTIONS, cli_fields, hints, parameter
 from hala_release.hub.options import LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions, PushSpaceOptions
 from hala_release.pipeline.options import PipelineRunOptions
 from hala_release.stages.demo.config import DemoConfig
@@ -51,6 +52,9 @@ def test_every_command_option_comes_from_a_model_field():
         for param in _click_command(path).params:
             if param.name in fields:
                 assert param.help == fields[param.name].description, (path, param.name)
+            elif param.name.partition("__")[0] in fields:  # an old name of a field, hidden
+                field = fields[param.name.partition("__")[0]]
+                assert param.hidden and set(param.opts) <= set(hints(field)["deprecated_flags"]), (path, param.name)
             else:
                 assert set(param.opts) <= set(UTILITY_OPTIONS), f"{' '.join(path)}: hand-declared {param.opts}"
         assert set(fields) <= {param.name for param in _click_command(path).params}
@@ -112,3 +116,59 @@ def test_recipe_keys_are_the_config_minus_reserved_keys():
         assert set(kind.refs) <= set(kind.config.model_fields), kind.name
         assert set(kind.files) <= set(kind.config.model_fields), kind.name
         assert "output" in kind.config.model_fields and "output" in RESERVED
+
+
+def test_publishing_options_are_spelled_push_to_hub():
+    """Every option that publishes an artifact is --push-to-hub, whatever its field is called."""
+    publishing = [(path, param.opts) for path, _ in _commands(app) for param in _click_command(path).params
+                  if (param.help or "").startswith(("Push", "Publish")) and not param.hidden]
+    assert len(publishing) >= 8  # dataset stages, model stages, eval and pipeline run
+    assert all(opts == ["--push-to-hub"] for _, opts in publishing), publishing
+
+
+@pytest.fixture
+def eval_config(monkeypatch):
+    """The config `hala-release eval` builds, caught before anything is scored."""
+    from hala_release.core.errors import HalaError
+
+    seen = []
+
+    def caught(self, config):
+        seen.append(config)
+        raise HalaError("stopped by the test")
+
+    monkeypatch.setattr(type(STAGES["eval"]), "run", caught)
+    return seen
+
+
+def test_deprecated_flag_still_works_with_a_notice(eval_config, capsys, tmp_path):
+    base = ["eval", "some/model", "--output", str(tmp_path / "o")]
+    assert main([*base, "--push-results", "my-org/evals"]) == 1
+    err = capsys.readouterr().err
+    assert eval_config[-1].results_repo == "my-org/evals"
+    notice = [line for line in err.splitlines() if "deprecated" in line]
+    assert notice == ["note: --push-results is deprecated and will be removed; use --push-to-hub"]
+    assert main([*base, "--push-to-hub", "my-org/evals2"]) == 1
+    assert eval_config[-1].results_repo == "my-org/evals2" and "deprecated" not in capsys.readouterr().err
+    assert main([*base, "--push-to-hub", "a/b", "--push-results", "c/d"]) == 2
+    assert "give only --push-to-hub" in capsys.readouterr().err
+    assert main(["eval", "--help"]) == 0
+    assert "--push-results" not in capsys.readouterr().out  # old names are not advertised
+
+
+def test_deprecated_flags_are_generic():
+    """Any field can keep old names: each becomes a hidden option with the field's type."""
+    from hala_release.cli_options import command
+
+    class Options(BaseModel):
+        count: int = Field(1, description="How many.", json_schema_extra={"cli": {"deprecated_flags": ["--n",
+                                                                                                       "--num"]}})
+
+    toy, seen = typer.Typer(), []
+    command(toy, "toy", Options, epilog="")(lambda options: seen.append(options))
+    command(toy, "other", Options, epilog="")(lambda options: seen.append(options))
+    runner = typer.testing.CliRunner()
+    result = runner.invoke(toy, ["toy", "--num", "3"])
+    assert result.exit_code == 0 and seen[-1].count == 3 and "--num is deprecated" in result.output
+    assert runner.invoke(toy, ["toy", "--count", "4"]).exit_code == 0 and seen[-1].count == 4
+    assert runner.invoke(toy, ["toy", "--n", "x"]).exit_code == 2  # the field's type is checked under old names

@@ -189,6 +189,74 @@ def test_translate_prompt_is_the_translator_template(running):
     assert "Translate from English to Arabic: Hi {text} there" in str(shipped.messages("Hi {text} there", "en", "ar"))
 
 
+# --- ZeroGPU -------------------------------------------------------------------------------------------------
+
+def _fake_spaces(decorated: dict, calls: list):
+    """A stand-in for Hugging Face's `spaces` package: GPU(duration=...) records what it wraps and, as ZeroGPU does,
+    pickles each call's arguments on their way to the GPU worker it forks."""
+    import functools
+    import pickle
+    import types
+
+    def GPU(task=None, *, duration=None):
+        def wrap(function):
+            decorated[function.__name__] = duration
+
+            @functools.wraps(function)
+            def handler(*args, **kwargs):
+                calls.append(function.__name__)
+                args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))
+                yield from function(*args, **kwargs)
+            return handler
+        return wrap if task is None else wrap(task)
+
+    module = types.ModuleType("spaces")
+    module.GPU = GPU
+    return module
+
+
+def test_zero_gpu_wraps_the_functions_that_generate(tmp_path, tiny_lfm2, monkeypatch):
+    import torch
+
+    decorated, calls = {}, []
+    monkeypatch.setitem(sys.modules, "spaces", _fake_spaces(decorated, calls))
+    staged = stage_space(SPACE_DIR, tmp_path / "space", check_models=False)
+    module = load_app(staged)
+    demo = None
+    try:
+        assert decorated == {"chat_on_gpu": 90, "translate_on_gpu": 120}
+        with monkeypatch.context() as patch:
+            patch.setattr(torch.cuda, "is_available", lambda: True)  # what ZeroGPU shows the main process
+            assert module.model_device() == "cuda"
+        demo = module.build_demo(str(tiny_lfm2), str(tiny_lfm2), limits=module.Limits(max_new_tokens=8))
+        assert demo.hala_app.settled()  # loaded in this (the main) thread, where ZeroGPU can move it to cuda
+        assert demo.hala_app.slots["chat"].error is None
+        module.launch(demo, server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                      ssr_mode=False)
+        client = _client(demo.local_url)
+        reply = client.predict("مرحبا", "", 8, 0, 1.0, api_name="/chat")
+        text, note = client.predict("Hello there.", "English → Arabic", api_name="/translate")
+        assert calls == ["chat_on_gpu", "translate_on_gpu"]  # each request went through spaces.GPU
+        assert isinstance(reply, str) and "translated" in note
+    finally:
+        if demo is not None:
+            demo.close()
+        sys.path.remove(str(staged))
+
+
+def test_without_spaces_the_app_runs_unwrapped_on_this_machine(running):
+    """The real fallback: no `spaces` package here, so nothing is wrapped and the models sit on CPU (or CUDA)."""
+    import importlib.util
+
+    import torch
+
+    assert importlib.util.find_spec("spaces") is None and running.app.spaces is None
+    assert not hasattr(running.app.chat_on_gpu, "__wrapped__")
+    assert not hasattr(running.app.translate_on_gpu, "__wrapped__")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert running.demo.hala_app.status().count(f"ready on {device}") == 2
+
+
 # --- the Space folder ---------------------------------------------------------------------------------------
 
 def test_staged_space_holds_only_what_it_needs(tmp_path):
@@ -209,6 +277,7 @@ def test_staged_space_holds_only_what_it_needs(tmp_path):
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__ and meta["app_file"] == "app.py"
     assert meta["models"] == ["hammh0a/Hala-1.2B", "hammh0a/Hala-1.2B-EN-AR-Translator"]
     assert meta["license"] == "cc-by-nc-4.0" and 0 < len(meta["short_description"]) <= 60
+    assert "preload_from_hub" not in meta  # the default models have no known pin: nothing unpinned is preloaded
     vendored = (staged / "hala_segment.py").read_text()
     original = (Path(__file__).parents[1] / "hala_release/core/segment.py").read_text()
     assert vendored.startswith("# Copied from hala_release/core/segment.py") and vendored.endswith(original)
@@ -250,7 +319,7 @@ def test_staged_models_reach_the_card_and_the_app(tmp_path, monkeypatch):
     assert {p.name for p in staged.iterdir()} == SPACE_FILES | {"models.json"}
     meta = check_space_folder(staged)
     assert meta["models"] == ["my-org/hala-chat", "my-org/translator"]
-    assert meta["preload_from_hub"] == ["my-org/hala-chat"]  # a pinned revision is fetched at run time instead
+    assert "preload_from_hub" not in meta  # unchecked: no commit and no file list to preload
     assert json.loads((staged / "models.json").read_text()) == {"chat": "my-org/hala-chat",
                                                                 "translator": "my-org/translator@v2"}
     monkeypatch.delenv("HALA_CHAT_MODEL", raising=False)
@@ -282,8 +351,20 @@ def test_push_space_with_models_is_one_commit(tiny_llama, hub, hub_token, monkey
     assert files == SPACE_FILES | {"models.json"}
     card = SpaceCard.load("hala-test/hala-demo", repo_type="space")
     assert card.data.models == ["hala-test/tiny-chat"] and card.data.sdk_version
+    # Preloaded at the commit the model resolved to, and only the files the app loads (no card, no provenance)
+    sha = api.model_info("hala-test/tiny-chat").sha
+    in_repo = set(api.list_repo_files("hala-test/tiny-chat", revision=sha))
+    loaded = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+              "chat_template.jinja", "special_tokens_map.json"} & in_repo
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= loaded and "README.md" in in_repo
+    assert card.data.preload_from_hub == [f"hala-test/tiny-chat {','.join(sorted(loaded))} {sha}"]
     models = json.loads(Path(api.hf_hub_download("hala-test/hala-demo", "models.json", repo_type="space")).read_text())
-    assert models == {"chat": "hala-test/tiny-chat", "translator": "hala-test/tiny-chat"}
+    assert models == {"chat": f"hala-test/tiny-chat@{sha}", "translator": f"hala-test/tiny-chat@{sha}"}
+    try:  # the app loads that very commit
+        model, _ = load_app(SPACE_DIR).load_model(models["chat"])
+    finally:
+        sys.path.remove(str(SPACE_DIR))
+    assert model.config._commit_hash == sha
     assert main(argv) == 0 and "no new commit" in capsys.readouterr().out  # same content: nothing to do
 
     assert main(["push-space", str(SPACE_DIR), "--repo-id", "hala-test/hala-demo-2", "--chat-model",

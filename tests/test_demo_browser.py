@@ -1,13 +1,15 @@
 """The demo page in a real browser: headless Debian Chromium driven by Playwright (`.ci/run` installs chromium).
 
-Types an Arabic message, sees the streamed reply, switches to Translate, translates a markdown text with a code
-block, and saves screenshots (paths printed; the translate one is also copied to /tmp/hala-demo-screenshot.png).
+Checks that the Arabic example prompts, messages and texts read right to left (computed direction, and where the
+final full stop lands on screen), types an Arabic message, sees the streamed reply, switches to Translate,
+translates a markdown text with a code block, and saves screenshots (paths printed; the translate one is also copied to /tmp/hala-demo-screenshot.png).
 """
 
 import os
 import re
 import shutil
 import socket
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,44 @@ def _set_number(number, value: str, attempts: int = 10) -> None:
                 raise
 
 
+# Where a text's characters land on screen: the first letter's and the final character's left edges, and the
+# element's computed direction (dir="auto" resolves to the direction of the first strong letter).
+GEOMETRY_JS = """
+(element) => {
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  while (walker.nextNode()) if (walker.currentNode.textContent.trim()) nodes.push(walker.currentNode);
+  const left = (node, index) => {
+    const range = document.createRange();
+    range.setStart(node, index);
+    range.setEnd(node, index + 1);
+    return range.getBoundingClientRect().left;
+  };
+  const first = nodes[0], last = nodes[nodes.length - 1];
+  const start = first.textContent.length - first.textContent.trimStart().length;
+  return {direction: getComputedStyle(element).direction, first: left(first, start),
+          end: left(last, last.textContent.trimEnd().length - 1)};
+}
+"""
+
+
+def _direction(text: str) -> str:
+    """What dir="auto" resolves to: the direction of the first strong letter (ltr when there is none)."""
+    for char in text:
+        if unicodedata.bidirectional(char) in ("R", "AL"):
+            return "rtl"
+        if unicodedata.bidirectional(char) == "L":
+            return "ltr"
+    return "ltr"
+
+
+def _reads_right_to_left(locator) -> None:
+    """The element is right to left and its text ends at its left (the Arabic full stop where Arabic puts it)."""
+    geometry = locator.evaluate(GEOMETRY_JS)
+    assert geometry["direction"] == "rtl", geometry
+    assert geometry["end"] < geometry["first"], geometry
+
+
 def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -60,6 +100,18 @@ def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ar")
             page.goto(running.url, wait_until="load")
             expect(page.locator("#hala-status")).to_contain_text("ready", timeout=30_000)
+
+            # The Arabic example prompts read right to left: their full stop / question mark ends at the left.
+            arabic_examples = [text for text in running.app.CHAT_EXAMPLES if _direction(text) == "rtl"]
+            assert arabic_examples
+            for text in arabic_examples:
+                example = page.get_by_text(text, exact=True).first
+                expect(example).to_be_visible(timeout=30_000)
+                _reads_right_to_left(example)
+            english = page.get_by_text(running.app.CHAT_EXAMPLES[-1], exact=True).first
+            assert english.evaluate("e => getComputedStyle(e).direction") == "ltr"
+            examples_shot = tmp_path / "hala-demo-examples.png"
+            page.screenshot(path=str(examples_shot), full_page=True)
 
             # Sampling settings live in the accordion: a short, greedy reply keeps the run quick and repeatable.
             page.get_by_text("System prompt and sampling").click()
@@ -79,6 +131,10 @@ def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
             style = user_message.locator("p").first.evaluate(
                 "e => [getComputedStyle(e).unicodeBidi, getComputedStyle(e).textAlign]")
             assert style == ["plaintext", "start"]
+            _reads_right_to_left(user_message.locator("p").first)
+            reply_paragraph = reply.locator("p").first
+            assert reply_paragraph.evaluate("e => getComputedStyle(e).direction") == \
+                _direction(reply_paragraph.inner_text())
             chat_shot = tmp_path / "hala-demo-chat.png"
             page.screenshot(path=str(chat_shot), full_page=True)
 
@@ -89,8 +145,19 @@ def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
             source.fill(f"Hello, how are you today?\n\n{CODE_BLOCK}\n\nSee `x = 1` at https://example.com.")
             page.locator("#hala-translate").click()
             expect(page.locator("#hala-note")).to_contain_text("translated", timeout=60_000)
-            translation = page.locator("#hala-target textarea").input_value()
+            target = page.locator("#hala-target textarea")
+            translation = target.input_value()
             assert CODE_BLOCK in translation and "`x = 1`" in translation and "https://example.com" in translation
+            assert source.evaluate("e => getComputedStyle(e).direction") == "ltr"
+            assert target.evaluate("e => getComputedStyle(e).direction") == _direction(translation)
+
+            # The Arabic example to translate reads right to left, in the examples and once in the text box.
+            arabic = next(text for text, _ in running.app.TRANSLATE_EXAMPLES if _direction(text) == "rtl")
+            cell = page.get_by_text(arabic, exact=True).first
+            _reads_right_to_left(cell)
+            cell.click()
+            expect(source).to_have_value(arabic)
+            assert source.evaluate("e => getComputedStyle(e).direction") == "rtl"
             translate_shot = tmp_path / "hala-demo-translate.png"
             page.screenshot(path=str(translate_shot), full_page=True)
             browser.close()
@@ -101,3 +168,4 @@ def test_chat_then_translate_in_chromium(tiny_llama, tiny_lfm2, tmp_path):
     print(f"\nscreenshots: {chat_shot} and {translate_shot} "
           f"(copies: {LATEST_SCREENSHOT.with_name('hala-demo-chat.png')}, {LATEST_SCREENSHOT})")
     assert chat_shot.stat().st_size > 10_000 and translate_shot.stat().st_size > 10_000
+    assert examples_shot.stat().st_size > 10_000

@@ -395,7 +395,7 @@ def test_cli_eval_writes_model_index_into_the_card_and_pushes(model_copy, tmp_pa
     monkeypatch.setenv("HF_TOKEN", hub_token)
     suite = _suite_file(tmp_path, "# two benchmarks", "arabic_exams|0", "aratrust:Ethics")
     code = main(["eval", str(model_copy), "--suite", str(suite), "--fixtures", "--output", str(tmp_path / "out"),
-                 "--model-name", "hala-test/tiny-lfm2", "--update-model-card", "--push-results", "hala-test/tiny-evals"])
+                 "--model-name", "hala-test/tiny-lfm2", "--update-model-card", "--push-to-hub", "hala-test/tiny-evals"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "| EXAMS |" in out.out and "model-index written into" in out.out and "pushed" in out.out
@@ -431,7 +431,7 @@ def _exams_summary(score: float) -> dict:
 
 
 def test_model_card_of_a_run_that_was_not_pushed(tiny_lfm2, tmp_path):
-    """Without --push-results there is no results URL: huggingface_hub's EvalResult refuses a source name alone."""
+    """Without --push-to-hub there is no results URL: huggingface_hub's EvalResult refuses a source name alone."""
     from huggingface_hub import EvalResult
 
     from hala_release.stages.eval.run import attach_to_model_card
@@ -459,6 +459,10 @@ def test_cli_eval_updates_the_model_card_without_pushing(tiny_lfm2, tmp_path, ca
     out = capsys.readouterr()
     assert code == 0, out.err
     assert f"model-index written into {model / 'README.md'}" in out.out
+    (line,) = [line for line in out.out.splitlines() if line.startswith("eval ")]
+    assert "1 tasks, 1 samples | EXAMS accuracy (length-normalised)" in line
+    assert line.endswith(f"results in {tmp_path / 'out'}")
+    assert (model / ".eval_results" / "arabic_exams.yaml").is_file()
     (result,) = ModelCard.load(model / "README.md").data.eval_results
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert result.metric_value == round(100 * summary["benchmarks"][0]["scores"]["acc_norm"], 2)
@@ -609,3 +613,58 @@ def test_summary_numbers_are_plain_means():
     summary = summarize(results, plan, suite="t")
     assert [b["scores"]["acc_norm"] for b in summary["benchmarks"]] == [0.75, 0.0]
     assert math.isclose(summary["average"]["value"], 0.375)  # mean of benchmarks, not of the three tasks (0.5)
+
+
+def test_benchmark_score_is_lighteval_s_own_average_not_recomputed():
+    from hala_release.stages.eval.report import summarize
+
+    acc = "acc:logprob_normalization=LogProbCharNorm(name='norm', ignore_first_space=False)"
+    # An `_average` that is not the mean of its subsets shows which one the summary took.
+    results = {"results": {"a:x|0": {acc: 0.5}, "a:y|0": {acc: 1.0}, "a:_average|0": {acc: 0.7}, "b|0": {acc: 0.25}}}
+    plan = [{"key": "a", "title": "A", "dataset": "o/a", "metrics": ["acc_norm"], "tasks": ["a:x|0", "a:y|0"]},
+            {"key": "b", "title": "B", "dataset": "o/b", "metrics": ["acc_norm"], "tasks": ["b|0"]}]
+    summary = summarize(results, plan, suite="t")
+    assert [b["scores"]["acc_norm"] for b in summary["benchmarks"]] == [0.7, 0.25]  # one task: its own score
+    del results["results"]["a:_average|0"]
+    with pytest.raises(HalaError, match="lack a:_average"):
+        summarize(results, plan, suite="t")
+
+
+def _run_summary(score: float) -> dict:
+    summary = _exams_summary(score)
+    summary.update(suite="hala", average=None)
+    summary["benchmarks"][0].update(tasks=["arabic_exams|0"], samples=3, primary="acc_norm")
+    return summary
+
+
+def test_eval_ends_with_one_summary_line(tmp_path):
+    from hala_release.stages.eval.run import EvalOutcome
+
+    line = EvalOutcome(tmp_path / "out", _run_summary(0.415), seconds=12.34).summary_line()
+    assert line == (f"eval hala: 1 tasks, 3 samples | EXAMS accuracy (length-normalised) 41.5 (partial) | 12.3 s | "
+                    f"results in {tmp_path / 'out'}")
+    two = _run_summary(0.5)
+    two["average"] = {"value": 0.625}
+    assert "| average 62.5 (partial) |" in EvalOutcome(tmp_path, two, seconds=1).summary_line()
+
+
+def test_model_card_gets_the_hub_s_eval_results_files(tiny_lfm2, tmp_path, hub, hub_token):
+    """`.eval_results/<benchmark>.yaml` beside the (legacy) model-index, read back by huggingface_hub, and pushed."""
+    import yaml
+    from huggingface_hub import parse_eval_result_entries
+
+    from hala_release.hub.publish import push_artifact
+    from hala_release.stages.eval.run import attach_to_model_card
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_lfm2, folder, ignore=shutil.ignore_patterns(".cache"))
+    attach_to_model_card(folder, _exams_summary(0.25))
+    (entry,) = parse_eval_result_entries(yaml.safe_load((folder / ".eval_results" / "arabic_exams.yaml").read_text()))
+    assert (entry.dataset_id, entry.task_id, entry.value) == ("OALL/Arabic_EXAMS", "arabic_exams", 25.0)
+    assert entry.source_url is None and "fixture" in entry.notes and "0-shot" in entry.notes
+    attach_to_model_card(folder, _exams_summary(0.5), source_url="http://hub/datasets/o/r")
+    (entry,) = parse_eval_result_entries(yaml.safe_load((folder / ".eval_results" / "arabic_exams.yaml").read_text()))
+    assert (entry.value, entry.source_url) == (50.0, "http://hub/datasets/o/r") and entry.source_name
+    assert ModelCard.load(folder / "README.md").data.eval_results[0].metric_value == 50.0  # model-index agrees
+    push_artifact(folder, "hala-test/tiny-eval-results", "model", token=hub_token)
+    assert ".eval_results/arabic_exams.yaml" in HfApi(token=hub_token).list_repo_files("hala-test/tiny-eval-results")

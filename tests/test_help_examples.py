@@ -45,7 +45,7 @@ SEEDER_TOKEN = "hf_help_examples_seeder"
 
 # Examples that cannot run here, and why. They are still parsed (options and values) by their command.
 NOT_RUN = {
-    "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-results my-org/hala-350m-evals":
+    "hala-release eval my-org/hala-350m --suite hala --output ./runs/eval-hala-350m --push-to-hub my-org/hala-350m-evals":
         "scores all 116 subsets of the six benchmarks, read from their Hub repos: minutes even for a tiny model on "
         "CPU (the --fixtures example on the same page runs the same code on a few rows)",
     "accelerate launch --config_file recipes/accelerate/zero3.yaml -m hala_release.cli train "
@@ -213,6 +213,12 @@ def _raw_dataset(stage: str, config: str, folder: str, rows: int | None = None):
     return build
 
 
+def _requests_queue(world: Path, dest: Path) -> None:
+    """A leaderboard's requests dataset before anyone submits: only its card."""
+    dest.mkdir(parents=True)
+    (dest / "README.md").write_text("---\nlicense: apache-2.0\n---\nEvaluation requests.\n", encoding="utf-8")
+
+
 # repo id -> (repo type, world stage or raw builder, tag). Stand-ins: tiny random models and the shipped samples.
 SEEDS = {
     "LiquidAI/LFM2-1.2B": ("model", "base", None),
@@ -226,6 +232,7 @@ SEEDS = {
     "my-org/hala-350m-evals": ("dataset", "eval", None),  # what the NOT_RUN eval example would push
     "Open-Orca/OpenOrca": ("dataset", _raw_dataset("openorca", "default", "data", rows=4), None),
     "Helsinki-NLP/opus-100": ("dataset", _raw_dataset("opus", "ar-en", "ar-en"), None),
+    "my-org/oall-requests": ("dataset", _requests_queue, None),  # the submit example's --requests-repo
     # Pushed by earlier pages' examples; seeded only when a page runs alone (pytest -k).
     "my-org/tiny-lfm2": ("model", "base", "v1"),
     "my-org/openorca-ar": ("dataset", "openorca-ar", "v1"),

@@ -218,3 +218,97 @@ def test_bad_options_are_usage_errors(tiny_lfm2, tmp_path, capsys):
     assert "--t must be between 0" in capsys.readouterr().err
     assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(tmp_path / "o"), "--method", "ties"]) == 2
     assert "unknown merge method 'ties'" in capsys.readouterr().err
+
+
+def test_out_shard_size_writes_several_shards_that_load_back(tiny_lfm2, other_lfm2, tmp_path, capsys):
+    """mergekit-yaml's --out-shard-size (parameters per shard, K/M/B suffixes) reaches mergekit: several shards,
+    the same weights as one shard, a model transformers loads; the option is recorded where a rerun needs it."""
+    from transformers import AutoModelForCausalLM
+
+    params = sum(t.numel() for t in _weights(tiny_lfm2).values())
+    size = f"{params // 4 // 1000}K"  # a quarter of the model per shard, in mergekit's own notation
+    out, whole = tmp_path / "sharded", tmp_path / "whole"
+    assert main(["merge", str(tiny_lfm2), str(other_lfm2), "--output", str(out), "--out-shard-size", size,
+                 "--lazy-unpickle"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("slerp merge (t = 0.5) in ") and line.endswith(f" s; model written to {out}")
+    shards = sorted(out.glob("*.safetensors"))
+    assert len(shards) >= 4 and (out / "model.safetensors.index.json").exists()
+    merge_models(str(tiny_lfm2), str(other_lfm2), whole)
+    sharded = {}
+    for shard in shards:
+        sharded.update(load_file(shard))
+    merged = _weights(whole)
+    assert set(sharded) == set(merged) and all(torch.equal(sharded[k], merged[k]) for k in merged)
+    loaded = AutoModelForCausalLM.from_pretrained(out).state_dict()  # transformers reads the sharded index
+    assert set(merged) <= set(loaded) and all(torch.equal(loaded[k], merged[k]) for k in merged)
+
+    prov = read_provenance(out)
+    expected = {"lazy_unpickle": True, "out_shard_size": params // 4 // 1000 * 1000}
+    assert prov.config["mergekit_options"] == expected and prov.stats["weight_shards"] == len(shards)
+    text = (out / "README.md").read_text()
+    assert f"mergekit options: `--lazy-unpickle`, `--out-shard-size {expected['out_shard_size']}`." in text
+    assert "mergekit_options" not in read_provenance(whole).config  # defaults are not recorded
+
+
+def test_mergekit_option_mistakes_are_one_line(tiny_lfm2, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(out), "--out-shard-size", "5X"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out-shard-size '5X' is not a size" in err and "500M or 5B" in err
+    if not torch.cuda.is_available():
+        assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(out), "--cuda"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no CUDA device" in err and "drop --cuda" in err
+    assert not out.exists()
+
+
+def test_lora_adapter_is_folded_into_its_base_before_slerp(tiny_lfm2, as_tester, tmp_path):
+    """A PEFT adapter (random non-zero LoRA B) as the tuned input: its base, named by Hub id in adapter_config.json,
+    is fetched, the adapter folded in, then slerped. Checked against W + scale * B @ A computed here."""
+    from huggingface_hub import HfApi
+    from mergekit.config import MergeConfiguration
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base_repo, adapter_repo = "hala-test/m-lora-base", "hala-test/m-lora"
+    base_pin = push_artifact(tiny_lfm2, base_repo, "model").revision
+    model = AutoModelForCausalLM.from_pretrained(tiny_lfm2)
+    torch.manual_seed(0)
+    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                            init_lora_weights=False))  # B random, not zero: the fold changes W
+    adapter = tmp_path / "adapter"
+    lora.save_pretrained(adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_repo}))
+    api = HfApi()
+    api.create_repo(adapter_repo, exist_ok=True)
+    adapter_pin = api.upload_folder(repo_id=adapter_repo, folder_path=adapter).oid
+
+    out = merge_models(base_repo, adapter_repo, tmp_path / "merged")
+    base, merged, lora_w = _weights(tiny_lfm2), _weights(out), load_file(adapter / "adapter_model.safetensors")
+    touched = set()
+    for name, tensor in merged.items():
+        expected = base[name]
+        a_key = "base_model.model." + name.replace(".weight", ".lora_A.weight")
+        if a_key in lora_w:
+            delta = lora_w[a_key.replace("lora_A", "lora_B")] @ lora_w[a_key] * (8 / 4)
+            expected = slerp(0.5, base[name], base[name] + delta)[0]
+            touched.add(name)
+            assert not torch.allclose(tensor, base[name]), name  # the adapter moved it
+        assert (tensor.double() - expected.double()).abs().max().item() < 1e-5, name
+    assert touched and touched == {n for n in base if n.endswith(("q_proj.weight", "v_proj.weight"))}
+
+    meta = ModelCard.load(out / "README.md").data.to_dict()
+    assert meta["base_model"] == [base_repo, adapter_repo] and meta["base_model_relation"] == "merge"
+    prov = read_provenance(out)
+    assert prov.inputs["tuned"]["pin"] == adapter_pin and prov.inputs["tuned_adapter_base"]["pin"] == base_pin
+    assert "a PEFT adapter, folded into" in (out / "README.md").read_text()
+    mk = MergeConfiguration.model_validate(yaml.safe_load((out / MERGEKIT_CONFIG_FILE).read_text()))
+    folded = mk.models[1].model  # mergekit's own `base+adapter` syntax, both pinned: it reruns the fold itself
+    assert (folded.model.path, folded.model.revision) == (base_repo, base_pin)
+    assert (folded.lora.path, folded.lora.revision) == (adapter_repo, adapter_pin)
+    assert not list(out.parent.glob(".merged-*-fold-*"))  # the temporary full model is gone
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert reloaded.generate(torch.tensor([[1, 5, 6]]), max_new_tokens=4, min_new_tokens=4,
+                             do_sample=False).shape[1] == 7

@@ -231,3 +231,59 @@ def test_gated_and_private_repos(openorca_artifact, as_tester, hub, monkeypatch,
     assert code == 1 and "is gated" in err and "request access" in err
     code, _, err = run_cli(capsys, "pull", "hf://datasets/hala-test/private")
     assert code == 1 and "not found" in err and "private" in err
+
+
+def test_revision_and_commit_message_as_hf_upload(openorca_artifact, as_tester, hub, work, capsys):
+    repo = "hala-test/hf-upload-flags"
+    push_artifact(openorca_artifact, repo, "dataset")
+    main_before = hub.commits("dataset", repo)
+    (work / "notes.txt").write_text("experiment")
+    code, out, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--revision", "dev",
+                             "--commit-message", "Add the notes", "--commit-description", "Why: an experiment.")
+    assert code == 0, err
+    assert hub.commits("dataset", repo) == main_before  # only dev moved
+    commit = HfApi().list_repo_commits(repo, repo_type="dataset", revision="dev")[0]
+    assert commit.commit_id == hub.commits("dataset", repo, branch="dev")[0] and f"@{commit.commit_id}" in out
+    assert commit.title == "Add the notes" and commit.message == "Why: an experiment."
+    (work / "notes.txt").write_text("second experiment")
+    code, _, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--branch", "exp")  # the old name
+    assert code == 0, err
+    assert HfApi().list_repo_commits(repo, repo_type="dataset", revision="exp")[0].title.startswith("hala-release ")
+
+
+def test_create_pr_opens_a_pull_request_and_leaves_the_branch(openorca_artifact, as_tester, hub, work, capsys):
+    from hala_release.artifacts.build import ORIGIN_FILE
+
+    repo = "hala-test/with-prs"
+    push_artifact(openorca_artifact, repo, "dataset")
+    main_before = hub.commits("dataset", repo)
+    (work / ORIGIN_FILE).unlink(missing_ok=True)  # copied from the session's artifact, which earlier tests pushed
+    (work / "notes.txt").write_text("proposed")
+    code, out, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--create-pr",
+                             "--commit-message", "Propose notes")
+    assert code == 0, err
+    assert hub.commits("dataset", repo) == main_before
+    assert f"/datasets/{repo}/discussions/1 (revision refs/pr/1)" in out and "pull request against main" in out
+    api = HfApi()
+    assert "notes.txt" in api.list_repo_files(repo, repo_type="dataset", revision="refs/pr/1")
+    assert "notes.txt" not in api.list_repo_files(repo, repo_type="dataset")
+    pr_head = api.list_repo_commits(repo, repo_type="dataset", revision="refs/pr/1")[0]
+    assert pr_head.title == "Propose notes" and f"@{pr_head.commit_id}" in out
+    assert not (work / ORIGIN_FILE).exists()  # not published until merged: later cards must not name the repo
+
+    (work / "notes.txt").write_text("proposed again")
+    result = push_artifact(work, repo, "dataset", create_pr=True)
+    assert result.pr_revision == "refs/pr/2" and hub.commits("dataset", repo) == main_before
+    refs = api.list_repo_refs(repo, repo_type="dataset", include_pull_requests=True)
+    assert [ref.ref for ref in refs.pull_requests] == ["refs/pr/1", "refs/pr/2"]
+    code, _, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--create-pr", "--revision", "nope")
+    assert code == 1 and "no branch 'nope' for a pull request" in err
+    assert [ref.name for ref in api.list_repo_refs(repo, repo_type="dataset").branches] == ["main"]
+
+
+def test_create_pr_with_a_tag_is_refused_before_anything_is_written(openorca_artifact, as_tester, hub, capsys):
+    code, out, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/pr-tag",
+                             "--create-pr", "--tag", "v1")
+    assert code == 2 and "--tag v1 cannot go with --create-pr" in err and "hf repo tag create" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not HfApi().repo_exists("hala-test/pr-tag", repo_type="dataset")

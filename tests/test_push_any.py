@@ -257,3 +257,22 @@ def test_a_card_with_several_configs_is_refused(tmp_path, as_tester, hub, capsys
                                       "- config_name: de-en\n  data_files: de-en/*\n---\n")
     code, _, err = run_cli(capsys, "push-dataset", folder, "--repo-id", "hala-test/subsets")
     assert code == 1 and "declares 2 configs" in err  # never merged silently into one split
+
+
+def test_model_folder_as_a_pull_request(tiny_lfm2, tmp_path, as_tester, hub, capsys):
+    """A staged folder with LFS weights goes into one pull request; the tag check comes before any staging."""
+    folder = _foreign_model(tiny_lfm2, tmp_path)
+    repo = "hala-test/any-model-pr"
+    requests = len(hub.requests)
+    code, _, err = run_cli(capsys, "push-model", folder, "--repo-id", repo, "--license", "mit", "--create-pr",
+                           "--tag", "v1")
+    assert code == 2 and "cannot go with --create-pr" in err and len(hub.requests) == requests
+    code, out, err = run_cli(capsys, "push-model", folder, "--repo-id", repo, "--license", "mit", "--create-pr",
+                             "--commit-message", "Add the weights")
+    assert code == 0, err
+    assert "pull request: " in out and "(revision refs/pr/1)" in out
+    api = HfApi()
+    assert api.list_repo_files(repo) == [".gitattributes"]  # main as the repo was created
+    pr_files = {f.path: f for f in api.list_repo_tree(repo, revision="refs/pr/1")}
+    assert pr_files["model.safetensors"].lfs.sha256 == _sha256(folder / "model.safetensors")
+    assert api.list_repo_commits(repo, revision="refs/pr/1")[0].title == "Add the weights"

@@ -93,6 +93,7 @@ def test_card_field_by_field(lfm2_fp8):
     assert stats["size_after_bytes"] < 0.6 * stats["size_before_bytes"]
     assert 0.5 < stats["quantized_parameter_fraction"] < 1
     assert "## Quantization" in card.text and "| scheme | `FP8_DYNAMIC` |" in card.text
+    assert "```bash\nvllm serve path/to/this/folder\n```" in card.text  # not pushed yet: no repo id to name
     assert "| ignored on request | `lm_head` |" in card.text
     assert "left unquantized" in card.text and "`model.embed_tokens`" in card.text
     assert "`model.layers.*.conv.conv`" in card.text.split("left unquantized")[1].splitlines()[0]
@@ -145,17 +146,29 @@ def test_model_free_from_hub_ref_matches_oneshot(tiny_lfm2, lfm2_fp8, as_tester,
     assert _reload_and_generate(out) == 8
 
 
-def test_llama_both_paths_keep_lm_head_and_generate(tiny_llama, as_tester, tmp_path, capsys):
+def test_llama_both_paths_keep_lm_head_and_generate(tiny_llama, as_tester, tmp_path, capsys, monkeypatch):
+    import llmcompressor
+
     oneshot = quantize_model(str(tiny_llama), tmp_path / "oneshot", verify=False)
     repo = "hala-test/q-tiny-llama-fp8"
+    seen = []
+    real = llmcompressor.model_free_ptq
+    monkeypatch.setattr(llmcompressor, "model_free_ptq", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
     assert main(["quantize", str(tiny_llama), "--output", str(tmp_path / "free"), "--model-free",
-                 "--push-to-hub", repo, "--tag", "v1"]) == 0
+                 "--max-workers", "2", "--push-to-hub", repo, "--tag", "v1"]) == 0
+    assert [kw["max_workers"] for kw in seen] == [2]  # passed through to llm-compressor as it is
+    assert read_provenance(tmp_path / "free").config["max_workers"] == 2
     out = capsys.readouterr().out
     stats = read_provenance(tmp_path / "free").stats
-    assert f"top-1 agreement {stats['top1_agreement']:.1%}" in out
+    summary = next(line for line in out.splitlines() if line.startswith("quantized to "))
+    assert summary.startswith("quantized to FP8_DYNAMIC in ") and f" s; model written to {tmp_path / 'free'} (" in summary
+    assert f"top-1 agreement {stats['top1_agreement']:.1%}" in summary
     pushed = resolve(f"{repo}@v1")  # the artifact went up as one tagged commit, card rendered for the repo id
     assert f"pinned revision: {repo}@{pushed.pin}" in out
-    assert f'from_pretrained("{repo}")' in (pushed.path / "README.md").read_text()
+    card = (pushed.path / "README.md").read_text()
+    assert f'from_pretrained("{repo}")' in card
+    use_it = card.split("## Use it")[1].split("\n## ")[0]  # vLLM's command right after the transformers snippet
+    assert f"```bash\nvllm serve {repo}\n```" in use_it and "AutoModelForCausalLM" in use_it
     assert _dtypes(pushed.path) == _dtypes(tmp_path / "free")
     for folder in (oneshot, tmp_path / "free"):
         dtypes = _dtypes(folder)
@@ -164,6 +177,13 @@ def test_llama_both_paths_keep_lm_head_and_generate(tiny_llama, as_tester, tmp_p
         assert _reload_and_generate(folder) == 8
     assert "verify_prompts" not in read_provenance(oneshot).stats  # --no-verify skips the comparison
     assert "## Verification" not in (oneshot / "README.md").read_text()
+
+
+def test_max_workers_needs_model_free(tiny_llama, tmp_path, capsys):
+    assert main(["quantize", str(tiny_llama), "--output", str(tmp_path / "q"), "--max-workers", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--max-workers" in err and "add --model-free" in err
+    assert not (tmp_path / "q").exists()
 
 
 def test_refuses_already_quantized(lfm2_fp8, tmp_path, capsys):

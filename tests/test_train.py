@@ -191,8 +191,8 @@ def test_every_shipped_recipe_parses():
         recipe = load_recipe(path, ["--bf16=false", "--use_cpu=true"])  # this machine has no GPU
         assert recipe.sft.assistant_only_loss, path.name
         if path.name in bases:
-            assert recipe.args.model_name_or_path == bases[path.name]
-            assert recipe.effective["bf16"] is False and recipe.sft.model_init_kwargs == {"dtype": "bfloat16"}
+            assert recipe.model.model_name_or_path == bases[path.name]
+            assert recipe.effective["bf16"] is False and recipe.model.dtype == "bfloat16"
 
 
 def test_recipe_mistakes_are_one_line_errors(tmp_path, capsys):

@@ -18,7 +18,16 @@ class PushOptions(BaseModel):
     repo_id: str = Field(description="Target repo, org/name.")
     tag: str | None = Field(None, description="Tag to create on the pushed commit (never moved once created).")
     private: bool = Field(False, description="Create the repo as private if it does not exist yet.")
-    branch: str = Field("main", description="Branch to commit to (created from main if missing).")
+    # Named as `hf upload` names them, so the habits of one tool work in the other.
+    revision: str = Field("main", description="Branch to commit to (created from main if missing).",
+                          json_schema_extra={"cli": {"flags": ["--revision", "--branch"]}})
+    commit_message: str | None = Field(None, description="Summary of the commit (default: the tool version, stage "
+                                                         "and config hash).")
+    commit_description: str | None = Field(None, description="Longer description of the commit.")
+    create_pr: bool = Field(False, description="Open a pull request against --revision with the commit instead of "
+                                               "committing to the branch; prints its URL. Not with --tag (tag the "
+                                               "merged commit).",
+                            json_schema_extra={"cli": {"flags": "--create-pr"}})
 
 
 class ForeignCardOptions(PushOptions):

@@ -23,7 +23,7 @@ from typing import Callable, TypeVar
 
 from hala_release.artifacts.build import record_origin
 from hala_release.artifacts.card import CARD_FILE, check_card_text, render_card
-from hala_release.core.errors import HalaError
+from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.provenance import read_provenance
 from hala_release.core.refs import check_repo_id, file_sha256, hub_errors, iter_content_files
 
@@ -42,22 +42,31 @@ UPLOAD_BATCH_FILES = 4  # files per upload round: a failure retries only its rou
 class PushResult:
     repo_id: str
     repo_type: str
-    revision: str  # the pinned commit sha now at the head of the branch
+    revision: str  # the pinned commit sha now at the head of the branch (of the pull request, with create_pr)
     commit_url: str | None
     created_commit: bool
     tag: str | None
     changed_files: list[str]
     deleted_files: list[str]
+    pr_url: str | None = None  # the pull request the commit opened (create_pr)
+
+    @property
+    def pr_revision(self) -> str | None:
+        """The pull request's ref, refs/pr/N: a revision to download or pin before it is merged."""
+        return f"refs/pr/{self.pr_url.rstrip('/').rsplit('/', 1)[-1]}" if self.pr_url else None
 
 
 def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str | None = None,
                   private: bool = False, branch: str = "main", token: str | None = None,
-                  commit_message: str | None = None, max_retries: int | None = None,
+                  commit_message: str | None = None, commit_description: str | None = None,
+                  create_pr: bool = False, max_retries: int | None = None,
                   base_wait: float | None = None) -> PushResult:
-    """Publish an artifact folder as a single commit on `branch`, then tag it."""
+    """Publish an artifact folder as a single commit on `branch`, then tag it; with `create_pr`, as a single commit
+    in a new pull request against `branch` (as `hf upload --create-pr`), which leaves the branch as it was."""
     from huggingface_hub import HfApi, get_token
 
     repo_id = check_repo_id(repo_id)
+    _check_no_tag_on_pr(repo_id, tag, create_pr)
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise HalaError(f"{folder} is not a folder: pass the artifact folder a stage wrote")
@@ -77,6 +86,9 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
         refs = retry(lambda: api.list_repo_refs(repo_id, repo_type=repo_type))
         branches = {ref.name: ref.target_commit for ref in refs.branches}
         tags = {ref.name: ref.target_commit for ref in refs.tags}
+        if branch not in branches and create_pr:
+            raise HalaError(f"{repo_id} has no branch {branch!r} for a pull request to merge into: push to it "
+                            f"without --create-pr first, or open the pull request against an existing branch")
         if branch not in branches:
             retry(lambda: api.create_branch(repo_id, repo_type=repo_type, branch=branch, exist_ok=True))
             branches[branch] = retry(lambda: api.repo_info(repo_id, repo_type=repo_type, revision=branch)).sha
@@ -90,20 +102,23 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
                 f"tag, or delete the old one first (`hf repo tag delete {repo_id} {tag}`)"
             )
         created = bool(changed or deleted)
-        commit_url = None
+        commit_url = pr_url = None
         if created:
-            head, commit_url = _commit(api, repo_id, repo_type, branch, head, files, changed, deleted,
-                                       commit_message or _default_message(folder), retry, hashes)
+            message = (commit_message or "").strip() or _default_message(folder)
+            head, commit_url, pr_url = _commit(api, repo_id, repo_type, branch, head, files, changed, deleted,
+                                               (message, commit_description or ""), retry, hashes, create_pr)
         if tag is not None and tag not in tags:
             retry(lambda: api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=head,
                                          tag_message=f"hala-release: {repo_id}@{head[:12]}"))
-    if repo_type != "space":  # later stages reading this folder name the repo in their cards (base_model, ...)
+    # Later stages reading this folder name the repo in their cards (base_model, ...); an open pull request is not
+    # published yet, so the folder stays local until a push to the branch.
+    if repo_type != "space" and pr_url is None:
         try:
             record_origin(folder, repo_id, repo_type, head, "pushed")
         except OSError as err:  # the push itself succeeded; only the local note is missing
             log.warning("pushed, but could not note the commit in %s (%s): stages reading the folder will treat "
                         "it as local", folder, err)
-    return PushResult(repo_id, repo_type, head, commit_url, created, tag, changed, deleted)
+    return PushResult(repo_id, repo_type, head, commit_url, created, tag, changed, deleted, pr_url)
 
 
 def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=None,
@@ -114,10 +129,10 @@ def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=
     """
     import tempfile
 
-    from hala_release.core.errors import UsageError
     from hala_release.hub.foreign import CardOptions, is_artifact, stage_folder
 
     repo_id = check_repo_id(repo_id)
+    _check_no_tag_on_pr(repo_id, push_options.get("tag"), push_options.get("create_pr", False))  # before staging
     options = options or CardOptions()
     folder = Path(folder).expanduser().resolve()
     if repo_type == "space" or is_artifact(folder) or not folder.is_dir():
@@ -128,6 +143,13 @@ def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=
     with tempfile.TemporaryDirectory(prefix="hala-stage-") as work:
         staged = stage_folder(folder, repo_type, Path(work), options, echo)
         return push_artifact(staged, repo_id, repo_type, **push_options)
+
+
+def _check_no_tag_on_pr(repo_id: str, tag: str | None, create_pr: bool) -> None:
+    """A tag names a released commit, and a pull request's commit is not on the branch until it is merged."""
+    if create_pr and tag is not None:
+        raise UsageError(f"--tag {tag} cannot go with --create-pr: a pull request is not merged yet; drop --tag, and "
+                         f"tag the merged commit (`hf repo tag create {repo_id} {tag}`)")
 
 
 def _artifact_files(folder: Path, repo_id: str, repo_type: str) -> dict[str, bytes | Path]:
@@ -203,10 +225,11 @@ def _sha256(content: bytes | Path) -> str:
 
 
 def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, message, retry,
-            hashes) -> tuple[str, str]:
-    """Upload what the commit needs, then create the one commit.
+            hashes, create_pr=False) -> tuple[str, str | None, str | None]:
+    """Upload what the commit needs, then create the one commit: (its sha, its URL, the pull request's URL).
 
-    A retry that finds its own earlier attempt already applied counts as done. The operations are built once and
+    `message` is (summary, description). A retry that finds its own earlier attempt already applied counts as done
+    (on the branch; a pull request whose answer was lost may be opened twice). The operations are built once and
     reused by every retry: huggingface_hub keeps on them what it uploaded and the hashes it computed (it marks an
     operation as used only once its commit succeeded).
     """
@@ -214,21 +237,22 @@ def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, mess
     from huggingface_hub.errors import HfHubHTTPError
 
     additions = [_addition(path, files[path], hashes.get(path)) for path in changed]
-    _upload(api, repo_id, repo_type, branch, additions, retry)
+    _upload(api, repo_id, repo_type, branch, additions, retry, create_pr)
     hashes.update({op.path_in_repo: op.upload_info.sha256.hex() for op in additions if op.upload_info.is_hashed})
     operations = additions + [CommitOperationDelete(path_in_repo=path) for path in deleted]
 
     def attempt():
         try:
             info = api.create_commit(repo_id, operations, repo_type=repo_type, revision=branch,
-                                     parent_commit=head, commit_message=message)
-            return info.oid, info.commit_url
+                                     parent_commit=head, commit_message=message[0],
+                                     commit_description=message[1], create_pr=create_pr)
+            return info.oid, info.commit_url, info.pr_url
         except HfHubHTTPError as err:
             status = err.response.status_code if err.response is not None else None
             if status in {409, 412}:
                 new_head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
                 if new_head != head and _diff_against(api, repo_id, repo_type, new_head, files, hashes) == ([], []):
-                    return new_head, None  # an earlier attempt landed before its answer was lost
+                    return new_head, None, None  # an earlier attempt landed before its answer was lost
                 raise HalaError(
                     f"{repo_id}@{branch} moved while pushing (someone else committed): rerun the push"
                 ) from None
@@ -247,23 +271,24 @@ def _addition(path: str, content: bytes | Path, sha256: str | None):
     return op
 
 
-def _upload(api, repo_id: str, repo_type: str, branch: str, additions: list, retry) -> None:
+def _upload(api, repo_id: str, repo_type: str, branch: str, additions: list, retry, create_pr: bool = False) -> None:
     """Upload large files in small rounds before committing; storage the Hub already has is skipped (resume)."""
     total = sum(op.upload_info.size for op in additions)
     done = 0
     for start in range(0, len(additions), UPLOAD_BATCH_FILES):
         batch = additions[start:start + UPLOAD_BATCH_FILES]
-        retry(lambda: _upload_batch(api, repo_id, repo_type, branch, batch))
+        retry(lambda: _upload_batch(api, repo_id, repo_type, branch, batch, create_pr))
         done += sum(op.upload_info.size for op in batch)
         log.info("uploaded %d/%d files (%.1f/%.1f MB)", start + len(batch), len(additions), done / 1e6, total / 1e6)
 
 
-def _upload_batch(api, repo_id: str, repo_type: str, branch: str, batch: list) -> None:
+def _upload_batch(api, repo_id: str, repo_type: str, branch: str, batch: list, create_pr: bool = False) -> None:
     import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
-        api.preupload_lfs_files(repo_id, batch, repo_type=repo_type, revision=branch, free_memory=False)
+        api.preupload_lfs_files(repo_id, batch, repo_type=repo_type, revision=branch, create_pr=create_pr,
+                                free_memory=False)
     except RuntimeError as err:  # huggingface_hub wraps a failed upload; retries need the HTTP error inside
         if isinstance(err.__cause__, (HfHubHTTPError, httpx.TransportError, ConnectionError)):
             raise err.__cause__ from None

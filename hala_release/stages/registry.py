@@ -127,8 +127,8 @@ class _TrainKind(StageKind):
 
             hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, n=1)) else k
                      for k in unknown]
-            raise UsageError(f"unknown train option(s) {', '.join(hints)}: a train stage takes `recipe:` plus TRL "
-                             f"SFTConfig fields and hala-release's recipe keys")
+            raise UsageError(f"unknown train option(s) {', '.join(hints)}: a train stage takes `recipe:` plus "
+                             f"`trl sft`'s recipe keys and hala-release's")
         _train_overrides(values)
 
     def run_step(self, values, output, overwrite):
@@ -141,11 +141,9 @@ class _TrainKind(StageKind):
 def _train_fields() -> set[str]:
     from dataclasses import fields
 
-    from trl import SFTConfig
+    from hala_release.stages.train.run import recipe_classes
 
-    from hala_release.stages.train.run import RecipeArguments
-
-    return {f.name for f in fields(RecipeArguments)} | {f.name for f in fields(SFTConfig)}
+    return {f.name for cls in recipe_classes() for f in fields(cls)}
 
 
 def _train_overrides(values: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """HALA demo Space: chat with a HALA model and translate English <-> Arabic, keeping code and markup intact.
 
-Runs on a Hugging Face Space (GPU when there is one, else CPU) and locally with `hala-release demo`. It imports
-only gradio, transformers, torch, the standard library, `hala_segment` and `hala_prompt`: hala-release's own
+Runs on a Hugging Face Space (GPU when there is one, ZeroGPU through `spaces.GPU` when the `spaces` package is
+there, else CPU) and locally with `hala-release demo`. It imports only gradio, transformers, torch, the standard
+library, `spaces` where present, `hala_segment` and `hala_prompt`: hala-release's own
 segmentation (`hala_release/core/segment.py`) and prompt template (`hala_release/core/prompt_template.py`), which
 `hala-release push-space` and `hala-release demo` copy beside this file together with the translator's template
 (`translator_prompt.json`, from `hala-translator.yaml`). The copies are never edited by hand; the originals are
@@ -31,6 +32,11 @@ from typing import Callable
 
 import gradio as gr
 
+try:  # Hugging Face's `spaces` package (ZeroGPU); imported before anything touches CUDA, as ZeroGPU requires
+    import spaces
+except ImportError:  # a local run, or any machine without it: plain CPU/CUDA
+    spaces = None
+
 try:
     from hala_prompt import PromptTemplate
     from hala_segment import MARKER_RE, LostSpanError, join, restore, segments, split
@@ -57,15 +63,50 @@ TRANSLATE_EXAMPLES = [
      "- Translation keeps **bold** text, links and code.", "English → Arabic"],
     ["الذكاء الاصطناعي يساعد الناس في التعليم والصحة والعمل.", "Arabic → English"],
 ]
-# Each paragraph takes the direction of its first strong letter, so Arabic reads right to left and English
-# left to right in the same chat; code stays left to right.
+# Arabic reads right to left and English left to right, often on the same page and in the same box, so no element
+# that shows text has a fixed direction (Gradio's `rtl=` fixes one): each gets dir="auto" (JS below: the direction of
+# its first strong letter, which is what getComputedStyle reports), and each paragraph within it takes its own
+# (`unicode-bidi: plaintext`). Code stays left to right.
+TEXT_SELECTOR = ("textarea, input[type=text], .prose p, .prose li, .prose h1, .prose h2, .prose h3, .prose blockquote, "
+                 ".prose td, .prose th, .message p, .message li, td, th, button.example, .example-text, .gallery")
 CSS = """
 .gradio-container p, .gradio-container li, .gradio-container h1, .gradio-container h2, .gradio-container h3,
-.gradio-container blockquote, .gradio-container td, .gradio-container th, .gradio-container textarea {
+.gradio-container blockquote, .gradio-container td, .gradio-container th, .gradio-container textarea,
+.gradio-container input[type=text], .gradio-container .example-text, .gradio-container .gallery {
   unicode-bidi: plaintext; text-align: start;
 }
 .gradio-container pre, .gradio-container code { direction: ltr; unicode-bidi: isolate; text-align: left; }
 """
+# Run once when the page loads: elements Gradio adds later (messages, examples, the other tab) are marked as they come.
+DIR_AUTO_JS = """
+() => {
+  const selector = %s;
+  const mark = (root) => {
+    const found = root.matches(selector) ? [root] : [];
+    for (const element of found.concat(Array.from(root.querySelectorAll(selector)))) {
+      if (element.getAttribute("dir") !== "auto") element.setAttribute("dir", "auto");
+    }
+  };
+  mark(document.body);
+  new MutationObserver((records) => {  // new elements, and a component resetting its own `dir`
+    for (const record of records) {
+      if (record.type === "attributes") mark(record.target);
+      for (const node of record.addedNodes) if (node.nodeType === 1) mark(node);
+    }
+  }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["dir"]});
+}
+""" % json.dumps(TEXT_SELECTOR)
+
+# Seconds of GPU a request asks ZeroGPU for: a long reply (1,024 new tokens), or a 6,000-character text in batches.
+GPU_SECONDS = {"chat": 90, "translate": 120}
+
+
+def on_gpu(seconds: int) -> Callable:
+    """`spaces.GPU(duration=seconds)` where the `spaces` package exists (a GPU is attached for each call on ZeroGPU
+    hardware; elsewhere on the Hub it changes nothing), else the function as it is."""
+    if spaces is None:
+        return lambda function: function
+    return spaces.GPU(duration=seconds)
 
 
 def _int_env(name: str, default: int) -> int:
@@ -127,6 +168,14 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, revision or None
 
 
+def model_device() -> str:
+    """cuda on a GPU Space (ZeroGPU included: `spaces` makes CUDA look available and moves the model to the GPU it
+    attaches for each call), else cpu."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_model(ref: str):
     """Tokenizer and model from the Hub or a folder: safetensors only, no remote code, GPU when available."""
     import torch
@@ -141,7 +190,7 @@ def load_model(ref: str):
     tokenizer.padding_side = "left"  # translation batches are left-padded for generation
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = model_device()
     model = AutoModelForCausalLM.from_pretrained(
         path, revision=revision, trust_remote_code=False, use_safetensors=True,
         dtype="auto" if device == "cuda" else torch.float32).to(device).eval()
@@ -163,7 +212,10 @@ _LOADING = threading.Lock()
 
 class ModelSlot:
     """One model, loaded in a background thread so the page comes up at once; requests get the model, or a
-    clear message while it is still loading or after it failed."""
+    clear message while it is still loading or after it failed.
+
+    With `spaces` (ZeroGPU) it loads in the calling thread instead: ZeroGPU intercepts `.to("cuda")` only in the
+    main thread, and elsewhere the move would try to start CUDA in the main process, which ZeroGPU forbids."""
 
     def __init__(self, role: str, ref: str, name: str | None = None, loader: Callable | None = None):
         self.role, self.ref, self.name = role, ref, name or ref
@@ -172,7 +224,10 @@ class ModelSlot:
         self.started, self.seconds = time.monotonic(), None
         self._loader = loader or load_model
         self._done = threading.Event()
-        threading.Thread(target=self._load, name=f"load-{role}", daemon=True).start()
+        if spaces is not None:
+            self._load()
+        else:
+            threading.Thread(target=self._load, name=f"load-{role}", daemon=True).start()
 
     def _load(self) -> None:
         try:
@@ -422,6 +477,23 @@ class App:
         return all(slot._done.is_set() for slot in self.slots.values())
 
 
+# The apps this process serves, by key: ZeroGPU pickles a GPU function's arguments into the worker it forks, so
+# these functions get the key and plain values, and find the app (models, locks, threads) in the forked memory.
+APPS: dict[str, App] = {}
+
+
+@on_gpu(GPU_SECONDS["chat"])
+def chat_on_gpu(key: str, message, history, system_prompt, max_new_tokens, temperature, top_p):
+    """The chat reply, streamed; on ZeroGPU it runs on the GPU attached for this call."""
+    yield from APPS[key].chat(message, history, system_prompt, max_new_tokens, temperature, top_p)
+
+
+@on_gpu(GPU_SECONDS["translate"])
+def translate_on_gpu(key: str, text, direction):
+    """The translation, batch by batch; on ZeroGPU it runs on the GPU attached for this call."""
+    yield from APPS[key].translate(text, direction)
+
+
 def build_demo(chat_model: str | None = None, translator: str | None = None, *, names: dict | None = None,
                limits: Limits | None = None, loader: Callable | None = None) -> gr.Blocks:
     """The page: a Chat tab and a Translate tab over two models that load in the background.
@@ -441,6 +513,14 @@ def build_demo(chat_model: str | None = None, translator: str | None = None, *, 
         slots[role] = same[0] if same else ModelSlot(role, refs[role], names.get(role), loader)
     app = App(slots, limits or Limits.from_env())
     limits = app.limits
+    key = str(id(app))
+    APPS[key] = app
+
+    def chat(message, history, system_prompt="", max_new_tokens=512, temperature=0.7, top_p=0.9):
+        yield from chat_on_gpu(key, message, history, system_prompt, max_new_tokens, temperature, top_p)
+
+    def translate(text, direction="English → Arabic"):
+        yield from translate_on_gpu(key, text, direction)
 
     with gr.Blocks(title="HALA: Arabic chat and translation", analytics_enabled=False, fill_height=True) as demo:
         gr.Markdown("# HALA · حلا\nArabic-centric chat and English ↔ Arabic translation with the "
@@ -449,7 +529,7 @@ def build_demo(chat_model: str | None = None, translator: str | None = None, *, 
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 gr.ChatInterface(
-                    app.chat,
+                    chat,
                     chatbot=gr.Chatbot(height=420, elem_id="hala-chatbot", buttons=["copy"],
                                        placeholder="اكتب رسالتك بالعربية أو بالإنجليزية · Write in Arabic or English"),
                     textbox=gr.Textbox(placeholder="اكتب رسالة… / Type a message…", show_label=False,
@@ -482,7 +562,7 @@ def build_demo(chat_model: str | None = None, translator: str | None = None, *, 
                 button = gr.Button("Translate", variant="primary", elem_id="hala-translate")
                 note = gr.Markdown(elem_id="hala-note")
                 gr.Examples(TRANSLATE_EXAMPLES, inputs=[source, direction], cache_examples=False)
-                button.click(app.translate, inputs=[source, direction], outputs=[target, note],
+                button.click(translate, inputs=[source, direction], outputs=[target, note],
                              api_name="translate", concurrency_limit=limits.concurrency)
         timer = gr.Timer(2.0, active=not app.settled())
 
@@ -503,7 +583,7 @@ def launch(demo: gr.Blocks, **kwargs):
     theme = gr.themes.Soft(primary_hue="emerald",
                            font=["system-ui", "Segoe UI", "Noto Sans Arabic", "DejaVu Sans", "sans-serif"],
                            font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"])
-    return demo.launch(css=CSS, theme=theme, max_file_size="1mb", **kwargs)
+    return demo.launch(css=CSS, js=DIR_AUTO_JS, theme=theme, max_file_size="1mb", **kwargs)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ def run_demo(config: DemoSpaceConfig) -> Path:
     with build_artifact(config.output, stage="demo", config=stage_config, card=card, inputs=inputs,
                         overwrite=config.overwrite, render_card=False) as draft:
         staged = draft.path / ".space"  # stage_space wants a new folder; its content then moves up into the draft
-        if on_hub(config):
-            stage_space(space, staged, chat_model=models["chat"], translator=models["translator"])
+        if on_hub(config):  # the commits this stage resolved (its provenance pins) are the ones the Space loads
+            pinned = {role: f"{resolved[role].hub_id}@{resolved[role].pin}" for role in models}
+            stage_space(space, staged, chat_model=pinned["chat"], translator=pinned["translator"])
         else:
             stage_space(space, staged, check_models=False)
             _local_models(staged, {role: str(resolved[role].path) if resolved[role].ref.is_local else ref

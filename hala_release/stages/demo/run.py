@@ -5,8 +5,9 @@ as the translate stage does. Rather than publish hala-release to PyPI just for t
 staging copies `hala_release/core/segment.py` and `hala_release/core/prompt_template.py` (standard library only)
 beside the app as `hala_segment.py` and `hala_prompt.py`, with the shipped `hala-translator` template as
 `translator_prompt.json`, so the repo keeps one source and every pushed Space carries the version it was pushed
-with. Staging also writes the chosen models
-into the README metadata (`models:`, `preload_from_hub:`) and `models.json`, which the app reads.
+with. Staging also writes the chosen models, pinned to the commit they resolve to on the Hub, into the README
+metadata (`models:`, and `preload_from_hub:` lines naming only the files the app loads at that commit) and into
+`models.json`, which the app reads: the Space serves exactly the weights it preloaded.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ VENDORED = {"hala_segment": "segment", "hala_prompt": "prompt_template"}
 # The shipped template the app prompts its translator with, written beside the vendored `hala_prompt` as JSON.
 TRANSLATOR_TEMPLATE, PROMPT_FILE = "hala-translator", "translator_prompt.json"
 MODELS_FILE = "models.json"
+# What the app loads from a model repo (transformers' AutoTokenizer and AutoModelForCausalLM, safetensors only):
+# the only files a Space preloads. Weights (*.safetensors, shards and their index) are matched by suffix.
+PRELOAD_FILES = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+                 "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt", "merges.txt"}
+PRELOAD_SUFFIXES = (".safetensors", ".safetensors.index.json", ".tiktoken")
 MODEL_FILE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken", "README.md"]
 
 
@@ -61,8 +68,32 @@ def needs_staging(folder: Path, chat_model: str | None = None, translator: str |
     return bool(chat_model or translator or vendored_imports(folder))
 
 
-def _hub_model(ref_text: str, role: str, check: bool) -> tuple[str, str | None]:
-    """A model ref a Space can load: a Hub id, optionally @revision, that exists (when `check`)."""
+@dataclass(frozen=True)
+class HubModel:
+    """A model a Space serves: its repo, the revision it loads, and the files to preload (empty when unchecked)."""
+
+    repo_id: str
+    revision: str | None
+    files: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+    def preload_line(self) -> str | None:
+        """`repo_id file1,file2 commit`, the Spaces config's form for some files at one commit."""
+        return f"{self.repo_id} {','.join(self.files)} {self.revision}" if self.files and self.revision else None
+
+
+def preload_files(files: list[str]) -> list[str]:
+    """The files of a model repo the app loads: weights, config, generation config, tokenizer (top level only)."""
+    return sorted(name for name in files if "/" not in name and " " not in name and "," not in name
+                  and (name in PRELOAD_FILES or name.endswith(PRELOAD_SUFFIXES)))
+
+
+def _hub_model(ref_text: str, role: str, check: bool) -> HubModel:
+    """A model ref a Space can load: a Hub id, optionally @revision; when `check`, it must exist, and is pinned to
+    the commit the revision points at, with the files the app loads there."""
     from hala_release.core.refs import hub_errors, parse_ref
 
     ref = parse_ref(ref_text, "model")
@@ -72,12 +103,17 @@ def _hub_model(ref_text: str, role: str, check: bool) -> tuple[str, str | None]:
                          f"pass ORG/NAME")
     if ref.repo_type != "model" or ref.path_in_repo:
         raise UsageError(f"{ref_text!r} is not a model repo id: pass org/name or org/name@revision")
-    if check:
-        from huggingface_hub import HfApi
+    if not check:
+        return HubModel(ref.repo_id, ref.revision)
+    from huggingface_hub import HfApi
 
-        with hub_errors(ref):
-            HfApi().repo_info(ref.repo_id, repo_type="model", revision=ref.revision)
-    return ref.repo_id, ref.revision
+    with hub_errors(ref):
+        info = HfApi().repo_info(ref.repo_id, repo_type="model", revision=ref.revision)
+    files = preload_files([sibling.rfilename for sibling in info.siblings or []])
+    if not any(name.endswith(".safetensors") for name in files):
+        raise HalaError(f"{ref.repo_id} has no .safetensors weights at {info.sha[:12]}: the Space loads safetensors "
+                        f"only; push the model with `hala-release push-model` (it writes safetensors)")
+    return HubModel(ref.repo_id, info.sha, tuple(files))
 
 
 def stage_space(folder: Path | str, output: Path | str, *, chat_model: str | None = None,
@@ -127,21 +163,21 @@ def _write_translator_prompt(target: Path) -> None:
     target.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _record_models(folder: Path, models: dict[str, tuple[str, str | None]]) -> None:
-    """models.json for the app (env variables still win) and README metadata for the Hub (links, preloading)."""
+def _record_models(folder: Path, models: dict[str, HubModel]) -> None:
+    """models.json for the app (env variables still win) and README metadata for the Hub: links, and the pinned
+    files to download when the Space is built, so it starts serving sooner and loads exactly that commit."""
     from huggingface_hub import SpaceCard
 
     models_file = folder / MODELS_FILE
     written = json.loads(models_file.read_text(encoding="utf-8")) if models_file.exists() else {}
-    for role, (repo_id, revision) in models.items():
-        written[role] = f"{repo_id}@{revision}" if revision else repo_id
+    for role, model in models.items():
+        written[role] = model.ref
     models_file.write_text(json.dumps(written, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     card = SpaceCard.load(folder / "README.md")
-    ids = list(dict.fromkeys(value.partition("@")[0] for value in written.values()))
-    card.data.models = ids
-    # Downloaded when the Space is built, so it starts serving sooner. A pinned revision is fetched at run time.
-    card.data.preload_from_hub = [value for value in written.values() if "@" not in value] or None
+    card.data.models = list(dict.fromkeys(value.partition("@")[0] for value in written.values()))
+    lines = [model.preload_line() for model in models.values()]
+    card.data.preload_from_hub = list(dict.fromkeys(line for line in lines if line)) or None
     card.save(folder / "README.md")
 
 

@@ -35,7 +35,8 @@ class EvalConfig(BaseModel):
                                                      "model's and data's pins).")
     update_model_card: bool = Field(False, description="Write model-index entries into the (local) model's card.")
     results_repo: str | None = Field(None, description="Push the results artifact to this dataset repo, ORG/NAME.",
-                                     json_schema_extra={"cli": {"flags": "--push-results"}})
+                                     json_schema_extra={"cli": {"flags": "--push-to-hub",
+                                                                "deprecated_flags": ["--push-results"]}})
     published: bool = Field(True, description="Show HALA's published scores in the report.",
                             json_schema_extra={"cli": {"flags": _PUBLISHED}})
     overwrite: bool = Field(False, description="Replace an existing output folder.")

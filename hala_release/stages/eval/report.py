@@ -1,9 +1,9 @@
 """What an evaluation leaves besides lighteval's own files: summary, leaderboard file, model-index and a report.
 
 Pure functions over lighteval's results JSON and our summaries (plus matplotlib for the chart), so they are easy to
-test and `hala-release report` can compare results produced on other machines. Benchmark score = plain mean over its
-subsets (as lighteval's `_average` and the leaderboard compute it); suite average = plain mean over benchmarks (as
-HALA reports it).
+test and `hala-release report` can compare results produced on other machines. Benchmark score = lighteval's own
+`<benchmark>:_average` entry (a plain mean over its subsets, as the leaderboard shows it); suite average = plain mean
+over benchmarks (as HALA reports it; lighteval computes no such mean).
 """
 
 from __future__ import annotations
@@ -67,19 +67,18 @@ def summarize(results: dict[str, Any], plan: list[dict[str, Any]], **header: Any
     `plan` has one entry per benchmark: key, title, dataset, metrics, tasks (lighteval `name|fewshot`), and whatever
     else should travel with it (source, pin, subsets, samples). `header` goes to the top of the summary.
     """
-    tasks = {task: {short_metric(k): v for k, v in metrics.items()}
-             for task, metrics in results.get("results", {}).items() if task != "all" and ":_average|" not in task}
+    every = {task: {short_metric(k): v for k, v in metrics.items()}
+             for task, metrics in results.get("results", {}).items()}
+    tasks = {task: metrics for task, metrics in every.items() if task != "all" and ":_average|" not in task}
     benchmarks = []
     for entry in plan:
         scores: dict[str, float] = {}
         for metric in entry["metrics"]:
-            values = []
             for task in entry["tasks"]:
                 if task not in tasks or metric not in tasks[task]:
                     raise HalaError(f"lighteval's results lack {metric} for task {task}: the run did not finish; "
                                     f"rerun the evaluation")
-                values.append(float(tasks[task][metric]))
-            scores[metric] = sum(values) / len(values)
+            scores[metric] = benchmark_score(every, entry["tasks"], metric)
         benchmarks.append({**entry, "scores": scores, "primary": entry["metrics"][0]})
     averaged = [b for b in benchmarks if b["primary"] in FRACTION_METRICS]
     average = None
@@ -87,6 +86,25 @@ def summarize(results: dict[str, Any], plan: list[dict[str, Any]], **header: Any
         average = {"value": sum(b["scores"][b["primary"]] for b in averaged) / len(averaged),
                    "over": [b["key"] for b in averaged], "how": "plain mean over benchmarks"}
     return {**header, "benchmarks": benchmarks, "average": average, "tasks": tasks}
+
+
+def average_task(tasks: list[str]) -> str | None:
+    """lighteval's own `<prefix>:_average|<fewshot>` entry for these tasks (info_loggers.MetricsLogger.aggregate
+    groups subtasks by the name before ':'), or None when it writes none: a single task, or tasks of two groups."""
+    groups = {f"{task.rsplit('|', 1)[0].split(':')[0]}:_average|{task.rsplit('|', 1)[-1]}" for task in tasks}
+    return groups.pop() if len(tasks) > 1 and len(groups) == 1 else None
+
+
+def benchmark_score(results: dict[str, dict[str, Any]], tasks: list[str], metric: str) -> float:
+    """A benchmark's score: lighteval's `_average` entry (a plain mean over its subsets), or the task's own score
+    when it has one task. Never recomputed where lighteval wrote it."""
+    group = average_task(tasks)
+    if group is not None and metric in results.get(group, {}):
+        return float(results[group][metric])
+    if len(tasks) == 1:
+        return float(results[tasks[0]][metric])
+    raise HalaError(f"lighteval's results lack {group or 'an average'} for {metric}: the run did not finish; rerun "
+                    f"the evaluation")
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
@@ -168,6 +186,29 @@ def model_index_results(summary: dict[str, Any], *, source_url: str | None = Non
                 **source,
             })
     return records
+
+
+EVAL_RESULTS_DIR = ".eval_results"
+
+
+def eval_result_files(summary: dict[str, Any], *, source_url: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The Hub's `.eval_results/<benchmark>.yaml` files (huggingface_hub 1.33 `EvalResultEntry`; `model-index` is
+    its legacy format): one file per benchmark with its main metric on the 0-100 scale (the format holds one value per
+    task; `model-index` keeps every metric)."""
+    from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
+
+    caveat = "; shipped fixture rows, not the benchmark" if summary.get("data") == "fixtures" else (
+        "; partial run" if summary.get("partial") else "")
+    source = {"source_name": "hala-release eval (lighteval)", "source_url": source_url} if source_url else {}
+    files = {}
+    for b in summary["benchmarks"]:
+        metric = b.get("primary") or b["metrics"][0]
+        entry = EvalResultEntry(
+            dataset_id=b["dataset"], task_id=b["key"], value=round(display(metric, b["scores"][metric]), 2),
+            dataset_revision=b.get("pin") if b.get("source") == "hub" else None,
+            notes=f"{METRIC_LABELS.get(metric, metric)}, {summary.get('num_fewshots', 0)}-shot{caveat}", **source)
+        files[f"{EVAL_RESULTS_DIR}/{b['key']}.yaml"] = eval_result_entries_to_yaml([entry])
+    return files
 
 
 def merge_eval_results(existing: list[dict], new: list[dict]) -> list[dict]:

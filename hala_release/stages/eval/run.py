@@ -3,8 +3,8 @@
 The model and every benchmark's data are resolved to pinned inputs first; lighteval's own pipeline then runs the
 tasks of `hala_release.stages.eval.tasks` on the transformers backend (CPU/GPU) or vLLM (GPU). The output is one
 results artifact: lighteval's results and details, a summary per benchmark with HALA's plain-mean average, a results
-file in the Open Arabic LLM Leaderboard layout, a report with a chart, and (on request) `model-index` entries in the
-evaluated model's own card.
+file in the Open Arabic LLM Leaderboard layout, a report with a chart, and (on request) `model-index` entries and
+`.eval_results/` files in the evaluated model's own folder.
 
 Two lighteval behaviours are neutralised at run time, without touching site-packages (see `_lighteval_offline`):
 its task registry imports a module that downloads a file from GitHub, and its prediction cache lives inside a local
@@ -17,8 +17,10 @@ import difflib
 import functools
 import hashlib
 import json
+import logging
 import re
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from hala_release.stages.eval.config import BACKENDS, EvalConfig
 if TYPE_CHECKING:
     from hala_release.core.refs import ResolvedRef
 
+log = logging.getLogger(__name__)
 
 EVAL_SECTION = "Evaluation (hala-release eval)"
 
@@ -306,6 +309,32 @@ class EvalOutcome:
     path: Path
     summary: dict[str, Any]
     model_card: Path | None = None
+    seconds: float = 0.0
+
+    def summary_line(self) -> str:
+        """One line, as translate and judge end: tasks, samples, the main score, time, and where the results are."""
+        return summary_line(self.summary, self.seconds, self.path)
+
+
+def main_score(summary: dict[str, Any]) -> tuple[str, float | None]:
+    """The suite average when there is one, else the first benchmark's main metric (0-100 scale)."""
+    from hala_release.stages.eval import report as er
+
+    if summary.get("average"):
+        return "average", er.display("acc_norm", summary["average"]["value"])
+    first = summary["benchmarks"][0]
+    metric = first.get("primary") or first["metrics"][0]
+    return f"{first['title']} {er.METRIC_LABELS.get(metric, metric)}", er.display(metric, first["scores"].get(metric))
+
+
+def summary_line(summary: dict[str, Any], seconds: float, path: Path) -> str:
+    tasks = sum(len(b["tasks"]) for b in summary["benchmarks"])
+    samples = sum(b.get("samples", 0) for b in summary["benchmarks"])
+    label, value = main_score(summary)
+    score = "—" if value is None else f"{value:.1f}"
+    partial = " (partial)" if summary.get("partial") else ""
+    return (f"eval {summary.get('suite')}: {tasks} tasks, {samples:,} samples | {label} {score}{partial} | "
+            f"{seconds:.1f} s | results in {path}")
 
 
 def _restores_grad_mode(func):
@@ -364,6 +393,7 @@ def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples
         raise UsageError(f"--max-samples must be at least 1, got {max_samples}")
     if fixtures and data_dir is not None:
         raise UsageError("--fixtures and --data-dir both name the data: pass only one")
+    started = time.perf_counter()
     prepare_output(output, overwrite)  # before any model or benchmark is read
     hala = _tasks_module()
     requests = parse_suite(suite)
@@ -397,6 +427,8 @@ def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples
             "subsets": len(plan.subsets), "subsets_total": plan.subsets_total, "missing_subsets": plan.missing,
         })
     tasks = [task for entry in plan_entries for task in entry["tasks"]]
+    log.info("eval: %s on %d benchmark(s), %d task(s), %s data, %s backend", name, len(plan_entries), len(tasks),
+             plans[0].source, backend)
     partial = ([f"--max-samples {max_samples}"] if max_samples else []) + (["fixture data"] if fixtures else []) + [
         f"{len(e['missing_subsets'])} of {e['subsets_total']} {e['title']} subsets missing"
         for e in plan_entries if e["missing_subsets"]]
@@ -448,7 +480,7 @@ def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples
     if update_model_card:
         source_url = _results_url(results_repo) if results_repo else None
         card_path = attach_to_model_card(resolved.path, summary, source_url=source_url)
-    return EvalOutcome(path, summary, card_path)
+    return EvalOutcome(path, summary, card_path, time.perf_counter() - started)
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -486,16 +518,20 @@ def _run_lighteval(draft, model_config, backend: str, registry: dict, tasks: lis
     with _lighteval_offline(registry, cache_root, cache_key):
         tracker = EvaluationTracker(output_dir=str(out_dir), save_details=True)
         params = PipelineParameters(launcher_type=launcher, max_samples=max_samples)
+        log.info("eval: loading the model and the benchmark rows")
         with draft.timed("load"):
             pipeline = Pipeline(tasks=",".join(tasks), pipeline_parameters=params, evaluation_tracker=tracker,
                                 model_config=model_config)
         # lighteval names results after the model path; the leaderboard layout wants org/name.
         tracker.general_config_logger.model_name = name
         counts = {task: len(docs) for task, docs in pipeline.documents_dict.items()}
+        log.info("eval: scoring %s samples in %d task(s) (lighteval's bars follow)", f"{sum(counts.values()):,}",
+                 len(counts))
         weights = getattr(pipeline.model, "model", None)
         model_dtype = str(getattr(weights, "dtype", None) or getattr(model_config, "dtype", None))
         with draft.timed("evaluate"):
             pipeline.evaluate()
+        log.info("eval: scored; writing results")
         with draft.timed("save"):
             pipeline.save_and_push_results()
     files = sorted((out_dir / "results").rglob("results_*.json"))
@@ -556,6 +592,24 @@ def attach_to_model_card(model_folder: Path, summary: dict, *, source_url: str |
         rows.append(f"| {r['dataset_name']} (`{r['dataset_type']}`) | {r.get('metric_name') or r['metric_type']} | "
                     f"{r['metric_value']} | {link} |")
     section = CardSection(title=EVAL_SECTION, markdown="\n".join(rows) + "\n\nScores on a 0-100 scale, measured with "
-                          "lighteval by `hala-release eval`; also in this card's `model-index` metadata.")
+                          "lighteval by `hala-release eval`; also in this card's `model-index` metadata (legacy) "
+                          f"and in `{er.EVAL_RESULTS_DIR}/` (the Hub's evaluation results format).")
     facts.sections = [s for s in facts.sections if s.title != EVAL_SECTION] + [section]
-    return update_card_facts(model_folder, facts)
+    card = update_card_facts(model_folder, facts)
+    write_eval_result_files(model_folder, er.eval_result_files(summary, source_url=source_url))
+    return card
+
+
+def write_eval_result_files(model_folder: Path, files: dict[str, list[dict]]) -> list[Path]:
+    """`.eval_results/<benchmark>.yaml` next to the card, so a push publishes them with the model."""
+    import yaml
+
+    from hala_release.core.files import write_atomic
+
+    written = []
+    for name, entries in files.items():
+        path = Path(model_folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, yaml.safe_dump(entries, sort_keys=False, allow_unicode=True))
+        written.append(path)
+    return written

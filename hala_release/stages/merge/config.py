@@ -23,6 +23,13 @@ class MergeConfig(BaseModel):
     t: float = Field(0.5, description="Interpolation factor: 0 = base, 1 = tuned.")
     dtype: str | None = Field(None, description="Output dtype (default: the base model's).")
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the model repos.")
+    cuda: bool = Field(False, description="Do the tensor arithmetic on the GPU (mergekit's --cuda).",
+                       json_schema_extra={"cli": {"flags": "--cuda"}})
+    lazy_unpickle: bool = Field(False, description="mergekit's lazy tensor loader, for lower memory use "
+                                                   "(mergekit's --lazy-unpickle).",
+                                json_schema_extra={"cli": {"flags": "--lazy-unpickle"}})
+    out_shard_size: str = Field("5B", description="Output shard size, as mergekit-yaml's --out-shard-size: a "
+                                                  "number with an optional K, M or B suffix (500M, 5B).")
     overwrite: bool = Field(False, description="Replace an existing output folder.")
     push_to_hub: str | None = Field(None, description="Publish the artifact to this repo id.")
     tag: str | None = Field(None, description="Tag for the pushed commit (with --push-to-hub).")

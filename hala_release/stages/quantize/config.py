@@ -26,6 +26,8 @@ class QuantizeConfig(BaseModel):
     model_free: bool = Field(False, description="Quantize straight from the safetensors shards without loading the "
                                                 "model (for 100B+ models).",
                              json_schema_extra={"cli": {"flags": "--model-free"}})
+    max_workers: int = Field(1, ge=1, description="Shards quantized at once on the --model-free path "
+                                                  "(llm-compressor's model_free_ptq max_workers).")
     verify: bool = Field(True, description="Reload the result and compare logits with the original.")
     max_new_tokens: int = Field(32, description="Tokens of the greedy sample compared in verification.")
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the model repo.")

@@ -87,9 +87,12 @@ def run_quantize(config: QuantizeConfig) -> Path:
     return _quantize(**config.model_dump(exclude=PUBLISH_KEYS))
 
 
-def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], model_free: bool, verify: bool,
-              max_new_tokens: int, trust_remote_code: bool, overwrite: bool) -> Path:
+def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], model_free: bool, max_workers: int,
+              verify: bool, max_new_tokens: int, trust_remote_code: bool, overwrite: bool) -> Path:
     scheme = check_scheme(scheme)
+    if max_workers != 1 and not model_free:
+        raise UsageError("--max-workers sets how many shards --model-free quantizes at once: add --model-free, or "
+                         "drop --max-workers for the default (oneshot) path")
     output = prepare_output(output, overwrite)
     source = resolve(model, "model")
     config = read_config(source.path, model)
@@ -101,6 +104,7 @@ def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], m
 
     ignore = list(dict.fromkeys(ignore))
     stage_config = {"model": model, "scheme": scheme, "ignore": ignore, "model_free": model_free,
+                    **({"max_workers": max_workers} if model_free else {}),
                     "verify": verify, "verify_prompts": list(VERIFY_PROMPTS) if verify else [],
                     "max_new_tokens": max_new_tokens, "trust_remote_code": trust_remote_code}
     hub_ids = hub_parents(source)
@@ -122,11 +126,14 @@ def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], m
                         overwrite=overwrite) as draft:
         reference = None
         if verify:
+            log.info("quantize: reference logits of the original on %d prompts", len(VERIFY_PROMPTS))
             with draft.timed("reference_logits"):
                 reference = reference_outputs(source.path, VERIFY_PROMPTS, max_new_tokens, trust_remote_code)
+        log.info("quantize: %s with %s", scheme, "model_free_ptq, shard by shard" if model_free else "oneshot")
         with draft.timed("quantize"):
             if model_free:
-                auto_ignored = model_free_quantize(source.path, draft.path, scheme, ignore, trust_remote_code)
+                auto_ignored = model_free_quantize(source.path, draft.path, scheme, ignore, trust_remote_code,
+                                                   max_workers)
             else:
                 auto_ignored = []
                 oneshot_quantize(source.path, draft.path, scheme, ignore, trust_remote_code)
@@ -141,6 +148,7 @@ def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], m
         card.sections.append(CardSection(title="Quantization", markdown=_quantization_markdown(
             scheme, model_free, ignore, auto_ignored, layout, before, after)))
         if verify:
+            log.info("quantize: reloading the saved checkpoint to compare with the original")
             with draft.timed("verify"):
                 comparison = compare_with_reference(draft.path, reference, max_new_tokens, trust_remote_code)
             draft.stats.update(comparison.stats())
@@ -162,20 +170,21 @@ def oneshot_quantize(source: Path, target: Path, scheme: str, ignore: list[str],
     tokenizer.save_pretrained(target)
 
 
-def model_free_quantize(source: Path, target: Path, scheme: str, ignore: list[str],
-                        trust_remote_code: bool) -> list[str]:
+def model_free_quantize(source: Path, target: Path, scheme: str, ignore: list[str], trust_remote_code: bool,
+                        max_workers: int = 1) -> list[str]:
     """llm-compressor's `model_free_ptq`, shard by shard; returns the ignore patterns added for non-Linear weights.
 
     model_free_ptq matches tensors by name only and treats every non-norm `*.weight` as a Linear layer, so
     embeddings and convolutions must be named in `ignore` or it fails (3-D conv weights) or quantizes what
     `oneshot` would not (embeddings). Which modules are Linear comes from the model class built on the meta device
-    (no weights loaded); the result matches `oneshot` tensor for tensor.
+    (no weights loaded); the result matches `oneshot` tensor for tensor. `max_workers` shards are quantized at
+    once; llm-compressor shows a bar per shard.
     """
     from llmcompressor import model_free_ptq
 
     extra = non_linear_ignores(source, trust_remote_code)
     try:
-        model_free_ptq(str(source), str(target), scheme=scheme, ignore=[*ignore, *extra])
+        model_free_ptq(str(source), str(target), scheme=scheme, ignore=[*ignore, *extra], max_workers=max_workers)
     except ValueError as err:
         raise HalaError(f"model_free_ptq could not quantize {source}: {err}; add the tensor's module to --ignore "
                         f"or use the default (oneshot) path") from None
