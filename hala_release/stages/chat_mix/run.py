@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from hala_release.artifacts.build import build_artifact
 from hala_release.stages.chat_mix.config import ChatMixConfig
 from hala_release.core.chat_format import TurnError, to_messages
-from hala_release.executors.chunks import load_split, release_pages, work_dir_for
+from hala_release.executors.chunks import arrow_batches, load_split, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
@@ -96,11 +96,10 @@ def conversations(dataset, name: str, layout: str, languages: dict[str, str]
     """
     index = 0
     wanted = [column for column in dataset.column_names if column in _read_columns(layout, languages)]
-    for table in dataset.select_columns(wanted).with_format("arrow").iter(batch_size=READ_ROWS):
+    for table in arrow_batches(dataset.select_columns(wanted), READ_ROWS):
         for row in table.to_pylist():
             yield list(_row_examples(row, index, name, layout, languages))
             index += 1
-        release_pages(dataset)  # the mapped cache pages read so far, which would otherwise stay in RSS
 
 
 def _read_columns(layout: str, languages: dict[str, str]) -> set[str]:

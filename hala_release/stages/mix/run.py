@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from hala_release.artifacts.build import build_artifact
 from hala_release.stages.mix.config import MixConfig
-from hala_release.executors.chunks import load_split, release_pages, work_dir_for
+from hala_release.executors.chunks import arrow_batches, load_split, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves, mix64, salt
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
@@ -59,7 +59,7 @@ def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tu
         raise UsageError(f"no translated columns (like question/question_{target_lang}) among {', '.join(columns)}: "
                          f"pass the output of `hala-release translate` as --translated, or pairs as --parallel")
     wanted = [*twins, *(f"{c}_{target_lang}" for c in twins), *([OK_COLUMN] if OK_COLUMN in columns else [])]
-    for table in _batches(dataset.select_columns(wanted)):
+    for table in arrow_batches(dataset.select_columns(wanted), READ_ROWS):
         firsts, seconds = [], []
         for row in table.to_pylist():
             if row.get(OK_COLUMN) is False:
@@ -69,13 +69,6 @@ def translated_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tu
                     firsts.append(first)
                     seconds.append(second)
         yield firsts, seconds
-
-
-def _batches(dataset) -> Iterator:
-    """Arrow batches of `dataset`, giving back the mapped cache pages read so far after each (RSS stays flat)."""
-    for table in dataset.with_format("arrow").iter(batch_size=READ_ROWS):
-        yield table
-        release_pages(dataset)
 
 
 def _aligned(original: Any, translated: Any) -> Iterator[tuple[str, str]]:
@@ -100,7 +93,7 @@ def parallel_pairs(dataset, source_lang: str, target_lang: str) -> Iterator[tupl
     if "translation" not in dataset.column_names:
         raise UsageError(f"no 'translation' column among {', '.join(dataset.column_names)}: --parallel takes an "
                          f"OPUS-style corpus (or the output of `hala-release judge`)")
-    for table in _batches(dataset.select_columns(["translation"])):
+    for table in arrow_batches(dataset.select_columns(["translation"]), READ_ROWS):
         column = table.column("translation")
         if not pa.types.is_struct(column.type) or not all(
                 column.type.get_field_index(lang) >= 0 for lang in (source_lang, target_lang)):
