@@ -19,7 +19,8 @@ from hala_release.hub.publish import check_space_folder
 CODE_BLOCK = "```python\ndef add(a, b):\n    return a + b\n```"
 DOCUMENT = (f"# Install\n\nRun `pip install hala-release` and read https://example.com/docs now.\n\n{CODE_BLOCK}\n\n"
             "- first item with **bold** words\n- second item\n\n| name | value |\n|---|---|\n| speed | fast |\n")
-SPACE_FILES = {"README.md", "app.py", "requirements.txt", "hala_segment.py", "hala_prompt.py", "translator_prompt.json"}
+SPACE_FILES = {"README.md", "app.py", "requirements.txt", "hala_segment.py", "hala_markup.py", "hala_prompt.py",
+               "translator_prompt.json"}
 
 
 def _free_port() -> int:
@@ -266,7 +267,7 @@ def test_staged_space_holds_only_what_it_needs(tmp_path):
 
     source = tmp_path / "demo"
     shutil.copytree(SPACE_DIR, source)
-    for junk in ("__pycache__/app.cpython-311.pyc", "tests/test_app.py", "hala_segment.py", "hala_prompt.py",
+    for junk in ("__pycache__/app.cpython-311.pyc", "tests/test_app.py", "hala_segment.py", "hala_markup.py", "hala_prompt.py",
                  "translator_prompt.json"):
         (source / junk).parent.mkdir(exist_ok=True)
         (source / junk).write_text("# left behind by a local run or a hand-made copy\n")
@@ -280,7 +281,11 @@ def test_staged_space_holds_only_what_it_needs(tmp_path):
     assert "preload_from_hub" not in meta  # the default models have no known pin: nothing unpinned is preloaded
     vendored = (staged / "hala_segment.py").read_text()
     original = (Path(__file__).parents[1] / "hala_release/core/segment.py").read_text()
-    assert vendored.startswith("# Copied from hala_release/core/segment.py") and vendored.endswith(original)
+    assert "from hala_release.core.markup import" in original  # rewritten to the vendored name in the Space
+    assert vendored.startswith("# Copied from hala_release/core/segment.py") and \
+        vendored.endswith(original.replace("from hala_release.core.markup import", "from hala_markup import"))
+    original = (Path(__file__).parents[1] / "hala_release/core/markup.py").read_text()
+    assert (staged / "hala_markup.py").read_text().endswith(original)
     original = (Path(__file__).parents[1] / "hala_release/core/prompt_template.py").read_text()
     assert (staged / "hala_prompt.py").read_text().endswith(original)
     assert json.loads((staged / "translator_prompt.json").read_text())["user"] == \

@@ -1,12 +1,19 @@
 """Format-preserving segmentation: what a translator may touch, and what must come back byte-identical.
 
 A text is cut into a sequence of pieces whose concatenation is the text itself:
-- kept pieces (plain strings): fenced code, display math, table separators, markdown structure (heading and
-  list markers, quote markers, table pipes), newlines and surrounding whitespace;
-- segments: the translatable prose of one line (or part of a long line), in which inline protected spans
-  (inline code and math, URLs, e-mail addresses, HTML tags, placeholders, emphasis markers) are replaced by
-  numbered markers such as ``⟦0⟧`` that the model is asked to keep. Translating whole sentences with markers,
-  rather than the fragments between spans, keeps context for the model; `restore` puts the spans back.
+- kept pieces (plain strings): code blocks (fenced and indented), math blocks (`$$`, `\\[...\\]`, math
+  environments), front matter, raw HTML that holds no prose, link reference definitions, table delimiter rows,
+  markdown structure (heading and list markers, quote markers, table pipes), newlines and surrounding whitespace;
+- segments: the translatable prose of one line (or part of a long line), in which inline protected spans (code
+  spans, math, link and image brackets and destinations, autolinks, bare URLs, e-mail addresses, HTML tags and
+  entities, footnote references, placeholders, emphasis markers) are replaced by numbered markers such as ``⟦0⟧``
+  that the model is asked to keep. Translating whole sentences with markers, rather than the fragments between
+  spans, keeps context for the model; `restore` puts the spans back.
+
+What is code, math or a link comes from a CommonMark parser with LaTeX rules (`markup.read`); a text with none of
+the characters such things need is read with plain line rules and never parsed. Regular expressions only look
+inside a line or block the parser has classified (bare URLs, placeholders, emphasis). HTML blocks: the tags, and
+`pre`/`script`/`style`/`textarea` elements and comments whole, are kept; the text between tags is translated.
 
 So an identity "translation" reproduces any input byte for byte, and a segment's marker text is a good
 dedup/cache key: "Use the ⟦0⟧ function." is the same work whatever the code inside the marker.
@@ -18,44 +25,40 @@ import re
 from typing import NamedTuple
 from functools import lru_cache
 
+from hala_release.core.markup import Reading, needs_parser, read
+
 MARKER_OPEN, MARKER_CLOSE = "⟦", "⟧"
 MARKER_RE = re.compile(r"⟦(\d+)⟧")
 DEFAULT_MAX_CHARS = 1500
 
-# Block-level regions kept whole. Fences close with the same fence string; an unclosed fence runs to the end.
-_BLOCKS = re.compile(
-    r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n(?:.*?\n)??[ \t]*(?P=fence)[ \t]*(?=\n|\Z)"
-    r"|^[ \t]*(?:`{3,}|~{3,})[^\n]*(?:\n.*)?\Z"
-    r"|\$\$.+?\$\$"
-    r"|\\\[.+?\\\]",
-    re.M | re.S,
-)
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _HORIZONTAL_RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
 _LINE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?)?")
-_INLINE = re.compile(
-    r"(?P<code>(`+).+?\2)"
-    r"|(?P<math>\$(?=\S)[^$\n]*?(?<=\S)\$(?!\d)|\\\(.+?\\\))"
-    r"|(?P<url>(?:https?|ftp)://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]|www\.[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]])"
-    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-    r"|(?P<html></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->)"
-    r"|(?P<placeholder>\{\{[^{}\n]*\}\}|\{[A-Za-z_][\w.]*\}|\{\d*\}|%(?:\(\w+\))?[-+ 0#]*\d*(?:\.\d+)?[sdifeEgGxXorc%])"
-    r"|(?P<emphasis>\*{1,3}|(?<![\w])_{1,3}(?=\S)|(?<=\S)_{1,3}(?![\w])|~~)"
-    r"|(?P<marker>[⟦⟧])"
+_TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
+_CODE_ELEMENT = r"<(code|kbd|samp|tt|var)\b[^<>]*>.*?</(?P=element)\s*>"
+_URL = (r"(?:https?|ftp)://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]|www\.[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]"
+        r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Spans kept whole inside a line the parser did not read (plain prose, raw HTML lines, unmappable blocks).
+_ATOMIC = re.compile(
+    r"(`+).+?\1"
+    r"|\$(?=\S)[^$\n]*?(?<=\S)\$(?!\d)|\\\(.+?\\\)"
+    r"|\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\)|\]\[[^\[\]]*\]"
+    r"|<(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*|[\w.+-]+@[\w.-]+)>"
+    rf"|{_URL}"
+    r"|" + _CODE_ELEMENT.replace("(code", "(?P<element>code") +
+    r"|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->|&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 )
-# The same spans without links and e-mails, and with emphasis underscores checked in `_mark_inline` instead of by
-# look-behinds: every branch then starts with a special character, which lets `re` skip plain text quickly. Used
-# when the text cannot hold a link or an e-mail address (no "://", "www." or "@"); the result is the same.
-_INLINE_NO_LINKS = re.compile(
-    r"(?P<code>(`+).+?\2)"
-    r"|(?P<math>\$(?=\S)[^$\n]*?(?<=\S)\$(?!\d)|\\\(.+?\\\))"
-    r"|(?P<html></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->)"
-    r"|(?P<placeholder>\{\{[^{}\n]*\}\}|\{[A-Za-z_][\w.]*\}|\{\d*\}|%(?:\(\w+\))?[-+ 0#]*\d*(?:\.\d+)?[sdifeEgGxXorc%])"
+# What the parser leaves as text but a translator must keep: bare URLs, e-mail addresses, code elements in HTML.
+_AROUND_PARSED = re.compile(rf"{_URL}|" + _CODE_ELEMENT.replace("(code", "(?P<element>code"))
+# Short spans inside prose: placeholders, emphasis markers, literal marker characters.
+_PROSE_SPANS = re.compile(
+    r"(?P<placeholder>\{\{[^{}\n]*\}\}|\{[A-Za-z_][\w.]*\}|\{\d*\}|%(?:\(\w+\))?[-+ 0#]*\d*(?:\.\d+)?[sdifeEgGxXorc%])"
     r"|(?P<emphasis>\*{1,3}|_{1,3}|~~)"
     r"|(?P<marker>[⟦⟧])"
 )
-# Cheap test that lets plain prose skip the inline scan.
-_MAYBE_SPECIAL = re.compile(r"[`$\\<{%*_~@⟦⟧]|://|www\.")
+# Cheap test that lets plain prose skip the inline scans.
+_MAYBE_SPECIAL = re.compile(r"[`$\\<{%*_~@&⟦⟧]|://|www\.")
+_MAYBE_LINK = re.compile(r"[@<&]|://|www\.")
 _LETTER = re.compile(r"[^\W\d_]")
 _PREFIX_STARTS = frozenset(" \t>#-*+0123456789")
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。！？])\s+")
@@ -82,24 +85,85 @@ def split(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[Piece, ...]:
     Cached: instruction datasets repeat some texts (Open-Orca's system prompts) across millions of rows.
     """
     pieces: list[Piece] = []
-    position = 0
-    if "```" in text or "~~~" in text or "$$" in text or "\\[" in text:
-        for block in _BLOCKS.finditer(text):
-            _split_lines(text[position:block.start()], max_chars, pieces)
-            pieces.append(block.group(0))
-            position = block.end()
-    _split_lines(text[position:], max_chars, pieces)
+    if needs_parser(text):
+        _split_reading(text, read(text), max_chars, pieces)
+    else:
+        _split_lines(text, max_chars, pieces)
     return tuple(pieces)
 
 
+def _split_reading(text: str, reading: Reading, max_chars: int, pieces: list[Piece]) -> None:
+    """Blocks as the parser classified them; lines outside every block (blank lines, reference definitions,
+    bare container markers) are kept as written."""
+    lines = reading.lines
+    done = 0  # lines emitted so far
+    for block in reading.blocks:
+        if block.first < done:
+            continue  # never emit a line twice
+        if block.first > done:
+            pieces.append(text[lines[done][0]:lines[block.first][0]])
+        if block.kind == "kept":
+            pieces.append(text[lines[block.first][0]:lines[block.last - 1][2]])
+        elif block.kind == "prose":
+            _split_prose(text, lines, block, max_chars, pieces)
+        elif block.kind == "table":
+            _split_table_row(text, lines[block.first], block.parts, max_chars, pieces)
+        else:  # raw HTML, or a block whose parsed text could not be placed on its lines: plain line rules
+            _split_lines(text[lines[block.first][0]:lines[block.last - 1][2]], max_chars, pieces)
+        done = block.last
+    if done < len(lines):
+        pieces.append(text[lines[done][0]:])
+
+
+def _split_prose(text: str, lines, block, max_chars: int, pieces: list[Piece]) -> None:
+    """A paragraph or heading: one segment per line, except where a protected span (a code span, math) runs
+    across a line break; then the lines it joins are one segment and the break travels inside the span."""
+    parts = block.parts
+    number = 0
+    while number < len(parts):
+        last = number
+        reach = max((end for _, end in parts[number][2]), default=0)
+        while reach > parts[last][1] and last + 1 < len(parts):
+            last += 1
+            reach = max([reach, *(end for _, end in parts[last][2])])
+        line_start = lines[block.first + number][0]
+        begin, end = parts[number][0], parts[last][1]
+        prefix = text[line_start:begin]
+        box = _TASK_BOX.match(text, begin, end) if prefix.strip() in ("-", "*", "+") else None
+        if box:
+            prefix, begin = prefix + box.group(0), box.end()
+        if prefix:
+            pieces.append(prefix)
+        ranges = [r for part in parts[number:last + 1] for r in part[2]]
+        _split_content(text[begin:end], max_chars, pieces, [(a - begin, b - begin) for a, b in ranges])
+        after = text[end:lines[block.first + last][2]]
+        if after:
+            pieces.append(after)
+        number = last + 1
+
+
+def _split_table_row(text: str, line, cells, max_chars: int, pieces: list[Piece]) -> None:
+    position = line[0]
+    for begin, end, ranges in cells:
+        if begin > position:
+            pieces.append(text[position:begin])
+        _split_content(text[begin:end], max_chars, pieces, [(a - begin, b - begin) for a, b in ranges])
+        position = end
+    if position < line[2]:
+        pieces.append(text[position:line[2]])
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _split_lines(text: str, max_chars: int, pieces: list[Piece]) -> None:
-    if not text:
-        return
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        _split_line(body, max_chars, pieces)
-        if len(body) < len(line):
-            pieces.append(line[len(body):])
+    """Plain line rules: line by line, markdown prefixes and table pipes kept, inline spans found by pattern."""
+    position = 0
+    for match in _LINE_BREAK.finditer(text):
+        _split_line(text[position:match.start()], max_chars, pieces)
+        pieces.append(match.group(0))
+        position = match.end()
+    _split_line(text[position:], max_chars, pieces)
 
 
 def _split_line(line: str, max_chars: int, pieces: list[Piece]) -> None:
@@ -122,20 +186,28 @@ def _split_line(line: str, max_chars: int, pieces: list[Piece]) -> None:
         _split_content(rest, max_chars, pieces)
 
 
-def _split_content(content: str, max_chars: int, pieces: list[Piece]) -> None:
-    """Leading/trailing whitespace kept; the core becomes one or more segments (or is kept if it has no words)."""
+def _split_content(content: str, max_chars: int, pieces: list[Piece],
+                   ranges: list[tuple[int, int]] | None = None) -> None:
+    """Leading/trailing whitespace kept; the core becomes one or more segments (or is kept if it has no words).
+
+    `ranges` are the protected spans the parser found (offsets in `content`); without them, patterns find them."""
     core = content.strip()
     if not core:
         if content:
             pieces.append(content)
         return
-    trail = ""
-    if len(core) != len(content):
-        lead = content[: len(content) - len(content.lstrip())]
-        trail = content[len(content.rstrip()):]
-        if lead:
-            pieces.append(lead)
-    marked, spans = _mark_inline(core)
+    lead_length = len(content) - len(content.lstrip())
+    trail = content[lead_length + len(core):]
+    if lead_length:
+        pieces.append(content[:lead_length])
+    if ranges is None:
+        ranges = [match.span() for match in _ATOMIC.finditer(core)] if _MAYBE_SPECIAL.search(core) else []
+    else:
+        if _MAYBE_LINK.search(core):
+            ranges = ranges + [(a + lead_length, b + lead_length) for a, b in
+                               (match.span() for match in _AROUND_PARSED.finditer(core))]
+        ranges = [(max(a - lead_length, 0), min(b - lead_length, len(core))) for a, b in ranges]
+    marked, spans = _mark_inline(core, _merged(ranges))
     if not _LETTER.search(MARKER_RE.sub("", marked) if spans else marked):
         pieces.append(core)  # numbers, punctuation, lone code: nothing to translate
     elif len(core) <= max_chars:
@@ -146,20 +218,41 @@ def _split_content(content: str, max_chars: int, pieces: list[Piece]) -> None:
         pieces.append(trail)
 
 
-def _mark_inline(core: str) -> tuple[str, list[str]]:
-    if not _MAYBE_SPECIAL.search(core):
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, overlapping ranges joined (a URL inside a link destination is one span, not two)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(r for r in ranges if r[1] > r[0]):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _mark_inline(core: str, ranges: list[tuple[int, int]]) -> tuple[str, list[str]]:
+    """`core` with each protected range and each short prose span (placeholder, emphasis) as a marker."""
+    if not ranges and not _MAYBE_SPECIAL.search(core):
         return core, []
     spans: list[str] = []
+
+    def marker(span: str) -> str:
+        spans.append(span)
+        return f"{MARKER_OPEN}{len(spans) - 1}{MARKER_CLOSE}"
 
     def mark(match: re.Match) -> str:
         span = match.group(0)
         if span[0] == "_" and not _underscore_is_emphasis(match.string, match.start(), match.end()):
             return span
-        spans.append(span)
-        return f"{MARKER_OPEN}{len(spans) - 1}{MARKER_CLOSE}"
+        return marker(span)
 
-    links_possible = "://" in core or "www." in core or "@" in core
-    return (_INLINE if links_possible else _INLINE_NO_LINKS).sub(mark, core), spans
+    out = []
+    position = 0
+    for start, end in ranges:
+        out.append(_PROSE_SPANS.sub(mark, core[position:start]))
+        out.append(marker(core[start:end]))
+        position = end
+    out.append(_PROSE_SPANS.sub(mark, core[position:]))
+    return "".join(out), spans
 
 
 def _underscore_is_emphasis(text: str, start: int, end: int) -> bool:

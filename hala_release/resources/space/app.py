@@ -2,8 +2,8 @@
 
 Runs on a Hugging Face Space (GPU when there is one, ZeroGPU through `spaces.GPU` when the `spaces` package is
 there, else CPU) and locally with `hala-release demo`. It imports only gradio, transformers, torch, the standard
-library, `spaces` where present, `hala_segment` and `hala_prompt`: hala-release's own
-segmentation (`hala_release/core/segment.py`) and prompt template (`hala_release/core/prompt_template.py`), which
+library, markdown-it-py, `spaces` where present, `hala_segment` (with `hala_markup`) and `hala_prompt`: hala-release's
+own segmentation (`hala_release/core/segment.py`, reading CommonMark with `hala_release/core/markup.py`) and prompt template (`hala_release/core/prompt_template.py`), which
 `hala-release push-space` and `hala-release demo` copy beside this file together with the translator's template
 (`translator_prompt.json`, from `hala-translator.yaml`). The copies are never edited by hand; the originals are
 the single source.

@@ -2,8 +2,10 @@
 
 The Space's `app.py` runs where hala-release is not installed, yet must cut text and prompt its translator exactly
 as the translate stage does. Rather than publish hala-release to PyPI just for that (or keep a hand-edited copy),
-staging copies `hala_release/core/segment.py` and `hala_release/core/prompt_template.py` (standard library only)
-beside the app as `hala_segment.py` and `hala_prompt.py`, with the shipped `hala-translator` template as
+staging copies `hala_release/core/segment.py`, `hala_release/core/markup.py` (which segment imports; both need only
+markdown-it-py and mdit-py-plugins, in the Space's requirements) and `hala_release/core/prompt_template.py`
+(standard library only) beside the app as `hala_segment.py`, `hala_markup.py` and `hala_prompt.py`, their imports of
+one another rewritten to the vendored names, with the shipped `hala-translator` template as
 `translator_prompt.json`, so the repo keeps one source and every pushed Space carries the version it was pushed
 with. Staging also writes the chosen models, pinned to the commit they resolve to on the Hub, into the README
 metadata (`models:`, and `preload_from_hub:` lines naming only the files the app loads at that commit) and into
@@ -13,6 +15,7 @@ metadata (`models:`, and `preload_from_hub:` lines naming only the files the app
 from __future__ import annotations
 
 import ast
+import re
 import importlib.util
 import json
 import shutil
@@ -30,7 +33,9 @@ from hala_release.stages.demo.config import DemoConfig
 # The Space's source ships inside the package (package data), so an installed wheel can run and push it.
 SPACE_DIR = Path(str(resources.files("hala_release.resources").joinpath("space")))
 # Module name in the Space -> module of this package it is copied from.
-VENDORED = {"hala_segment": "segment", "hala_prompt": "prompt_template"}
+VENDORED = {"hala_segment": "segment", "hala_markup": "markup", "hala_prompt": "prompt_template"}
+# A vendored module's own imports of `hala_release.core.<module>`, rewritten to the vendored name.
+_VENDORED_IMPORT = re.compile(r"\bhala_release\.core\.(" + "|".join(VENDORED.values()) + r")\b")
 # The shipped template the app prompts its translator with, written beside the vendored `hala_prompt` as JSON.
 TRANSLATOR_TEMPLATE, PROMPT_FILE = "hala-translator", "translator_prompt.json"
 MODELS_FILE = "models.json"
@@ -61,7 +66,23 @@ def vendored_imports(folder: Path) -> list[str]:
                      else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
                      else [])
             wanted.update(name.split(".")[0] for name in names if name.split(".")[0] in VENDORED)
+    pending = list(wanted)
+    while pending:  # and the vendored modules those import
+        source = _vendored_source(pending.pop()).read_text(encoding="utf-8")
+        for module in _VENDORED_IMPORT.findall(source):
+            name = _vendored_name(module)
+            if name not in wanted:
+                wanted.add(name)
+                pending.append(name)
     return sorted(wanted)
+
+
+def _vendored_source(name: str) -> Path:
+    return Path(__file__).resolve().parents[2] / "core" / f"{VENDORED[name]}.py"
+
+
+def _vendored_name(module: str) -> str:
+    return next(name for name, source in VENDORED.items() if source == module)
 
 
 def needs_staging(folder: Path, chat_model: str | None = None, translator: str | None = None) -> bool:
@@ -148,10 +169,11 @@ def stage_space(folder: Path | str, output: Path | str, *, chat_model: str | Non
 
 
 def _write_vendored(name: str, target: Path) -> None:
-    source = Path(__file__).resolve().parents[2] / "core" / f"{VENDORED[name]}.py"
+    source = _vendored_source(name)
     header = (f"# Copied from hala_release/core/{source.name} by hala-release {__version__} when this Space was "
               f"staged.\n# Do not edit: change hala_release/core/{source.name} and push the Space again.\n")
-    target.write_text(header + source.read_text(encoding="utf-8"), encoding="utf-8")
+    text = _VENDORED_IMPORT.sub(lambda match: _vendored_name(match.group(1)), source.read_text(encoding="utf-8"))
+    target.write_text(header + text, encoding="utf-8")
 
 
 def _write_translator_prompt(target: Path) -> None:
