@@ -1,7 +1,7 @@
 """Reading a document as CommonMark with LaTeX: which lines are code, math or prose, and where the protected
 inline spans are.
 
-One configured markdown-it-py parser (CommonMark + GFM tables and strikethrough, YAML front matter, footnotes,
+One configured markdown-it-py parser (CommonMark + GFM tables, YAML front matter, footnotes,
 dollar math from mdit-py-plugins, and `latex_*` rules below for `\\(...\\)`, `\\[...\\]` and math environments
 with or without dollars) serves two readers:
 - `read(text)` for segmentation: the leaf blocks with their source lines, and for each prose block the source
@@ -25,7 +25,7 @@ from typing import NamedTuple
 # indentation), math (dollars, backslashes), links and HTML (brackets, angle brackets, entities), tables (pipes) or
 # front matter. Anything else (prose, headings, lists, quotes, emphasis, bare URLs) is read line by line.
 _NEEDS_PARSER = re.compile(
-    r"[`$\\<\[&|]|~~~|^(?:[ \t]*>)*(?: {4}|\t)|^[ \t]*(?:[-+*]|\d{1,9}[.)])(?: {5}|\t)|\A(?:---|\+\+\+)[ \t]*$",
+    r"[`$\\<\[&|]|~~~|^(?:[ \t]*>)*(?: {4}| {0,3}\t)|^[ \t]*(?:[-+*]|\d{1,9}[.)])(?: {5}|\t)|\A(?:---|\+\+\+)[ \t]*$",
     re.M)
 
 # Math environments that a writer may put straight into the text, without dollars (amsmath's list, its inner
@@ -139,7 +139,8 @@ def _recording(name: str, rule):
         if spans is not None:
             label_end = -1
             if name in ("link", "image"):
-                label_end = state.md.helpers.parseLinkLabel(state, start + (name == "image"), True)
+                # as the rules themselves find it: a link's label holds no link, an image's may
+                label_end = state.md.helpers.parseLinkLabel(state, start + (name == "image"), name == "link")
             spans.append((name, start, state.pos, label_end, state.src))
         return True
 
@@ -154,7 +155,9 @@ def parser():
     from mdit_py_plugins.footnote import footnote_plugin
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    # Emphasis changes no code, math or link (code spans and math bind tighter; segmentation marks emphasis
+    # delimiters itself): its rules are off, which saves a tenth of the parse.
+    md = MarkdownIt("commonmark").enable("table").disable("emphasis")
     # No space inside the dollars and no digit after the closing one: "$3 each and $5 each" stays prose.
     md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
     md.use(front_matter_plugin).use(footnote_plugin).use(latex_plugin)
@@ -167,14 +170,27 @@ def parser():
 
 # ---- structure: what must not change -----------------------------------------------------------------------
 
-@lru_cache(maxsize=8192)
+_STRUCTURES: dict[str, Counter] = {}  # recent texts' structure (`read` fills it too: a source is parsed once)
+_STRUCTURES_KEPT = 8192
+
+
 def structure(text: str) -> Counter:
     """Code blocks, inline code, link targets and math of `text` as the parser reads them, counted by (kind, value).
 
     A text the line rules can read has none of them, and is not parsed."""
     if not needs_parser(text):
         return Counter()
-    return _structure(parser().parse(text))
+    found = _STRUCTURES.get(text)
+    if found is None:
+        found = _remember(text, _structure(parser().parse(text.replace("\0", "\ufffd"))))
+    return found
+
+
+def _remember(text: str, items: Counter) -> Counter:
+    if len(_STRUCTURES) >= _STRUCTURES_KEPT:
+        _STRUCTURES.pop(next(iter(_STRUCTURES), None), None)
+    _STRUCTURES[text] = items
+    return items
 
 
 def _structure(tokens) -> Counter:
@@ -283,7 +299,7 @@ def read(text: str) -> Reading:
         elif kind == "thead_open" and token.map:
             blocks.append(Block("kept", token.map[0] + 1, token.map[0] + 2))  # the delimiter row
         index += 1
-    return Reading(lines, tuple(sorted(blocks, key=lambda block: block.first)), _structure(tokens))
+    return Reading(lines, tuple(sorted(blocks, key=lambda block: block.first)), _remember(text, _structure(tokens)))
 
 
 def _protected(spans: list, base: int, content: str) -> list[tuple[int, int]]:
@@ -291,9 +307,8 @@ def _protected(spans: list, base: int, content: str) -> list[tuple[int, int]]:
     ranges = []
     for name, start, end, label_end in spans:
         if name in ("link", "image"):
-            after = label_end + 1
-            if after < len(content) and content[after] == "(" or (
-                    after < len(content) and content[after] == "[" and content[after:after + 2] != "[]"):
+            after = label_end + 1  # what the rule read after the label: "(destination)", "[label]", "[]" or nothing
+            if end > after and (content[after] == "(" or content[after:after + 2] not in ("[]", "")):
                 ranges.append((start, start + 1 + (name == "image")))  # "[" or "!["
                 ranges.append((label_end, end))  # "](destination "title")" or "][label]"
             else:

@@ -49,6 +49,7 @@ class GateConfig(BaseModel):
     untranslated_min_letters: int = 12  # identical output only counts as untranslated above this size
     max_repeats: int = 6  # the same 1-4 word n-gram back to back this many times is a loop
     enabled: bool = True  # False keeps only the lost-span check (without it nothing can be restored)
+    structure: bool = True  # whole text: code blocks, inline code, link targets and math as in the source
 
 
 def script_ratio(text: str, language: str) -> float | None:

@@ -52,6 +52,25 @@ class SegmentTranslator:
         by_text = {unit.text: outcome for unit, outcome in zip(units, results)}
         return [by_text[s.text] for s in segments]
 
+    def retry(self, segments: list[Segment], attempt: int) -> list[Outcome]:
+        """Fresh translations for segments whose text failed a check over the whole text (its structure): sampled
+        as gate retry `attempt` is, never read from the cache; those passing the segment gates replace the cached
+        ones. One outcome per input segment, in order."""
+        if self.engine.identity:
+            return [Outcome(s.text) for s in segments]
+        units = list({s.text: s for s in segments}.values())
+        self.stats["retries"] += len(units)
+        results: dict[str, Outcome] = {}
+        passed: dict[str, tuple[str, int]] = {}
+        for unit, (text, tokens) in zip(units, self._generate(units, self._sampling_for(attempt))):
+            reasons = check(unit, text, self.source_lang, self.target_lang, self.gates)
+            results[unit.text] = Outcome(None, tuple(reasons)) if reasons else Outcome(text)
+            if not reasons:
+                passed[unit.text] = (text, tokens)
+        if self.cache is not None and passed:
+            self.cache.put_many(passed)
+        return [results[s.text] for s in segments]
+
     def _generate_with_retries(self, units: list[Segment]) -> list[Outcome]:
         results: list[Outcome | None] = [None] * len(units)
         pending = list(range(len(units)))

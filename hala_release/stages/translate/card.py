@@ -33,8 +33,8 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
         title=f"{source_name} translated to {tgt}",
         summary=(f"`{source_name}` (split `{config.split}`) machine-translated from {src} to {tgt} by `{model_name}` "
                  f"with the `{config.engine}` engine. Every original column is kept; translated text is in the "
-                 f"`*_{config.target_lang}` columns, and code, math, links and markdown structure are carried over "
-                 f"unchanged. Rows that failed the quality gates are in the `rejected` split with their reasons."),
+                 f"`*_{config.target_lang}` columns. {structure_sentence(stats)} Rows that failed the quality gates "
+                 f"are in the `rejected` split with their reasons."),
         language=list(dict.fromkeys([config.target_lang, config.source_lang])),
         **license_fields(carried),
         tags=["translation", "synthetic", f"{config.source_lang}-{config.target_lang}"],
@@ -48,12 +48,62 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
                 f"- source: `{config.source}` pinned at `{source.pin}`\n"
                 f"- model: `{model_name}` pinned at `{model_pin}`\n"
                 f"- engine: `{config.engine}`; sampling: {sampling}\n"
-                f"- segments: texts are cut at lines, table cells and sentences (at most {config.max_chars} characters); "
-                f"inline code, math, URLs, e-mails, HTML, placeholders and emphasis travel as ⟦n⟧ markers\n"
+                f"- segments: texts are read as CommonMark with LaTeX math (markdown-it-py); code blocks, math blocks "
+                f"and front matter are never sent to the model; prose is cut at lines, table cells and sentences (at "
+                f"most {config.max_chars} characters), and inline code, math, link destinations, URLs, e-mails, HTML, "
+                f"placeholders and emphasis travel as ⟦n⟧ markers\n"
                 f"- quality gates: {gates}")),
             CardSection(title="Prompt template", markdown=f"`{template.name}`:\n\n```text\n{template.text}\n```"),
+            CardSection(title="Structure kept", markdown=structure_table(stats)),
             CardSection(title="Failures by reason", markdown=(
                 f"{stats['rows_failed']:,} of {stats['rows']:,} rows failed a gate after retries.\n\n"
-                f"| reason | segments |\n|---|---|\n{failure_rows}")),
+                f"| reason | count |\n|---|---|\n{failure_rows}\n\n"
+                f"Counts are segments, except `structure_changed`, which counts translated texts (a column of a row) "
+                f"whose code, math or links differed from the source's after retries.")),
         ],
     )
+
+
+def _structure_counts(stats: Counter) -> dict[str, tuple[int, int, int]]:
+    """Per kind: items in the source, byte-identical in the main split, in rows of `rejected`."""
+    from hala_release.core.markup import KINDS
+
+    return {kind: (stats[f"structure_source_{kind}"], stats[f"structure_kept_{kind}"],
+                   stats[f"structure_rejected_{kind}"]) for kind in KINDS}
+
+
+def structure_sentence(stats: Counter) -> str:
+    """What the run measured about code, math and links, in one or two sentences (never a fixed claim)."""
+    from hala_release.core.markup import KIND_NAMES
+
+    counts = _structure_counts(stats)
+    total = sum(source for source, _, _ in counts.values())
+    if not total:
+        return "The source texts hold no code blocks, inline code, link targets or math."
+    listed = ", ".join(f"{source:,} {KIND_NAMES[kind]}" for kind, (source, _, _) in counts.items() if source)
+    kept = sum(k for _, k, _ in counts.values())
+    rejected = sum(r for _, _, r in counts.values())
+    changed = total - kept - rejected
+    sentence = f"The source texts hold {listed}; read again after translation, {kept:,} of them are byte-identical "
+    sentence += "in the main split"
+    if rejected:
+        sentence += f" and {rejected:,} are in rows of `rejected`"
+    if changed:
+        sentence += f", and {changed:,} changed in rows of the main split (the structure gate was off)"
+    rows = stats["rows_structure_changed"]
+    sentence += "."
+    if rows:
+        sentence += f" {rows:,} rows were rejected because their translation changed them."
+    return sentence
+
+
+def structure_table(stats: Counter) -> str:
+    from hala_release.core.markup import KIND_NAMES
+
+    lines = ["| what | in the source | byte-identical in the main split | in rows of `rejected` |", "|---|---|---|---|"]
+    for kind, (source, kept, rejected) in _structure_counts(stats).items():
+        lines.append(f"| {KIND_NAMES[kind]} | {source:,} | {kept:,} | {rejected:,} |")
+    return ("Source and translated texts are both read with the same CommonMark + LaTeX parser, and their code "
+            "blocks, inline code spans, link and image targets and math spans compared as multisets.\n\n"
+            + "\n".join(lines) + f"\n\nRows rejected because their translation changed these: "
+            f"{stats['rows_structure_changed']:,}.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from hala_release.core.schemas import ISSUES_COLUMN, OK_COLUMN
-from hala_release.core.segment import join, split_segments
+from hala_release.core.markup import structure
+from hala_release.core.segment import join, keeps_structure, split_segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,7 +26,7 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
     source_lang, target_lang = config.source_lang, config.target_lang
     columns = {loc.column: table.column(loc.column).to_pylist() for loc in schema.locators}
     # Pass 1: cut every text into pieces and collect all segments of the chunk, so they go out in one run.
-    cut: list[list[list[tuple]]] = []  # [locator][row][text] -> (pieces, segments)
+    cut: list[list[list[tuple]]] = []  # [locator][row][text] -> (pieces, segments, text, structure)
     pending = []
     for loc in schema.locators:
         values = columns[loc.column]
@@ -35,7 +37,8 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
             for text in texts:
                 pieces, segs = split_segments(text, config.max_chars)
                 pending.extend(segs)
-                pieces_per_text.append((pieces, segs))
+                # The structure now, while the parse that cut the text is still remembered (a chunk has more texts).
+                pieces_per_text.append((pieces, segs, text, structure(text)))
             per_row.append(pieces_per_text)
         cut.append(per_row)
     outcomes = iter(translator.run(pending))
@@ -43,13 +46,14 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
     # Pass 2: put translations back, in the same order the segments were collected.
     ok = [True] * rows
     issues: list[list[str]] = [[] for _ in range(rows)]
-    new_columns = []
+    joined: list[list[list[str | None]]] = []  # [locator][row][text]
+    reread: list[list[list[bool]]] = []  # [locator][row][text]: the structure gate must parse the translation
     for loc, per_row in zip(schema.locators, cut):
-        values = columns[loc.column]
-        out_values: list[Any] = []
+        out_rows, out_reread = [], []
         for row, pieces_per_text in enumerate(per_row):
-            translated_texts = []
-            for pieces, segs in pieces_per_text:
+            texts_out: list[str | None] = []
+            texts_reread: list[bool] = []
+            for pieces, segs, _, _ in pieces_per_text:
                 translations, failed = {}, []
                 for segment in segs:
                     outcome = next(outcomes)
@@ -60,10 +64,20 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
                 if failed:
                     ok[row] = False
                     issues[row].extend(f"{loc.column}: {reason}" for reason in dict.fromkeys(failed))
-                    translated_texts.append(None)
+                    texts_out.append(None)
                 else:
-                    translated_texts.append(join(pieces, translations))
-            out_values.append(loc.rebuild(values[row], translated_texts))
+                    texts_out.append(join(pieces, translations))
+                texts_reread.append(not all(keeps_structure(seg, translations.get(seg.text, seg.text)) for seg in segs))
+            out_rows.append(texts_out)
+            out_reread.append(texts_reread)
+        joined.append(out_rows)
+        reread.append(out_reread)
+    _check_structure(schema, cut, joined, reread, ok, issues, translator, config)
+
+    new_columns = []
+    for loc, out_rows in zip(schema.locators, joined):
+        values = columns[loc.column]
+        out_values: list[Any] = [loc.rebuild(values[row], texts) for row, texts in enumerate(out_rows)]
         arrow_type = table.schema.field(loc.column).type if loc.kind == "turns" else pa.string()
         new_columns.append((loc.output_column(target_lang), pa.array(out_values, type=arrow_type)))
     for name, array in new_columns:
@@ -72,3 +86,64 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
         table = table.append_column(name, array)
     table = table.append_column(OK_COLUMN, pa.array(ok, type=pa.bool_()))
     return table.append_column(ISSUES_COLUMN, pa.array(issues, type=pa.list_(pa.string())))
+
+
+def _check_structure(schema, cut, joined, reread, ok: list[bool], issues: list[list[str]], translator,
+                     config) -> None:
+    """The whole-row structure gate: each translated text must hold the source's code blocks, inline code, link
+    targets and math, as a multiset (a model can move, drop, duplicate or invent markup across segments, which no
+    segment's own marker check sees). A translation that provably keeps them (`keeps_structure`) is not parsed
+    again. A text that differs is translated again (fresh samples, as gate retries
+    are); one still different marks its row `structure_changed`. Counts per kind go to the stats for the card."""
+    from hala_release.core.markup import KINDS, kept_counts
+
+    source_items: list[Counter] = [Counter() for _ in ok]
+    output_items: list[Counter] = [Counter() for _ in ok]
+    changed = []  # (locator, row, text) whose translation changed the structure
+    for number, (per_row, out_rows) in enumerate(zip(cut, joined)):
+        for row, (pieces_per_text, texts_out) in enumerate(zip(per_row, out_rows)):
+            for index, ((_, _, source, items), text_out) in enumerate(zip(pieces_per_text, texts_out)):
+                source_items[row].update(items)
+                if text_out is None:
+                    continue
+                found = structure(text_out) if reread[number][row][index] and text_out != source else items
+                if config.gates.structure and found != items:
+                    changed.append((number, row, index))
+                else:
+                    output_items[row].update(found)
+    for attempt in range(1, config.max_retries + 1):
+        if not changed:
+            break
+        segs = [seg for number, row, index in changed for seg in cut[number][row][index][1]]
+        outcomes = iter(translator.retry(segs, attempt))
+        still = []
+        for number, row, index in changed:
+            pieces, text_segments, _, items = cut[number][row][index]
+            translations = {seg.text: outcome.text for seg, outcome in zip(text_segments, outcomes)}
+            if None in translations.values():
+                still.append((number, row, index))
+                continue
+            text_out = join(pieces, translations)
+            found = structure(text_out)
+            if found != items:
+                still.append((number, row, index))
+            else:
+                joined[number][row][index] = text_out
+                output_items[row].update(found)
+        changed = still
+    for number, row, index in changed:
+        joined[number][row][index] = None
+        ok[row] = False
+        issue = f"{schema.locators[number].column}: structure_changed"
+        if issue not in issues[row]:
+            issues[row].append(issue)
+            translator.failures["structure_changed"] += 1
+    stats = translator.stats
+    for row, row_ok in enumerate(ok):
+        counts = kept_counts(source_items[row], output_items[row] if row_ok else Counter())
+        for kind in KINDS:
+            stats[f"structure_source_{kind}"] += counts[kind][0]
+            stats[f"structure_kept_{kind}"] += counts[kind][1]
+            if not row_ok:
+                stats[f"structure_rejected_{kind}"] += counts[kind][0]
+    stats["rows_structure_changed"] += len({row for _, row, _ in changed})

@@ -211,6 +211,8 @@ def _negate(mask):
 
 
 def _summary_stats(stats: Counter, failures: Counter) -> dict[str, Any]:
+    from hala_release.core.markup import KINDS
+
     seconds = stats["seconds"] or 1e-9
     return {
         "rows": stats["rows"], "rows_ok": stats["rows"] - stats["rows_failed"], "rows_rejected": stats["rows_failed"],
@@ -218,6 +220,9 @@ def _summary_stats(stats: Counter, failures: Counter) -> dict[str, Any]:
         "cache_hits": stats["cache_hits"], "generated_segments": stats["generated_segments"],
         "retries": stats["retries"], "failed_segments": stats["failed_segments"],
         "failures_by_reason": dict(sorted(failures.items())), "generated_tokens": stats["generated_tokens"],
+        "structure": {kind: {"source": stats[f"structure_source_{kind}"], "kept": stats[f"structure_kept_{kind}"],
+                             "in_rejected": stats[f"structure_rejected_{kind}"]} for kind in KINDS},
+        "rows_structure_changed": stats["rows_structure_changed"],
         "tokens_per_second": round(stats["generated_tokens"] / seconds, 1),
         "rows_per_second": round(stats["rows"] / seconds, 1),
     }
