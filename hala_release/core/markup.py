@@ -130,10 +130,18 @@ def latex_plugin(md) -> None:
 
 # ---- the parser, with inline rules that record where they matched ----------------------------------------------
 
+# The character each recorded rule starts at: the wrapper turns other positions away before calling the rule (the
+# inline parser tries every rule at every special character, so this saves most calls).
+_FIRST_CHARACTER = {"backticks": "`", "math_inline": "$", "latex_inline": "\\", "autolink": "<", "html_inline": "<",
+                    "entity": "&", "footnote_ref": "[", "link": "[", "image": "!"}
+
+
 def _recording(name: str, rule):
+    first = _FIRST_CHARACTER[name]
+
     def recorded(state, silent: bool) -> bool:
         start = state.pos
-        if not rule(state, silent):
+        if state.src[start] != first or not rule(state, silent):
             return False
         spans = None if silent else state.env.get(_SPANS)
         if spans is not None:
@@ -246,6 +254,15 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
 def source_lines(text: str) -> tuple[tuple[int, int, int], ...]:
     """Lines as CommonMark counts them (\\n, \\r\\n or \\r): (start, end of text, end with the line break)."""
+    if "\r" not in text:
+        lines, start = [], 0
+        for line in text.split("\n"):
+            end = start + len(line)
+            lines.append((start, end, min(end + 1, len(text))))
+            start = end + 1
+        if len(lines) > 1 and lines[-1][0] == len(text):
+            lines.pop()  # a final line break ends the last line; no empty line after it
+        return tuple(lines)
     lines = []
     for match in _LINE.finditer(text):
         if match.start() == len(text) and lines:
