@@ -200,6 +200,18 @@ def test_generated_documents_keep_their_structure(blocks, separator):
     assert structure(output) == structure(text)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab1 .`$\\<[]()|-:~*_#>&!^/\t\n", max_size=40))
+def test_texts_the_line_rules_read_hold_nothing_the_oracle_would_protect(text):
+    """`needs_parser` lets plain text skip the parser: whatever it lets through, the oracle finds no code, math or
+    link in, and its echo translation keeps identity."""
+    from hala_release.core.markup import needs_parser
+
+    if not needs_parser(text):
+        assert not protected_items(text), text
+        assert join(split(text)) == text
+
+
 _SAFE_PROSE = st.text(alphabet="abc xyz,.;:!?()\"'-0123456789ابت", min_size=1, max_size=30)
 
 

@@ -24,9 +24,14 @@ from typing import NamedTuple
 # A text needs the parser only if it holds something plain line rules cannot read: code (backticks, tildes,
 # indentation), math (dollars, backslashes), links and HTML (brackets, angle brackets, entities), tables (pipes) or
 # front matter. Anything else (prose, headings, lists, quotes, emphasis, bare URLs) is read line by line.
-_NEEDS_PARSER = re.compile(
-    r"[`$\\<\[&|]|~~~|^(?:[ \t]*>)*(?: {4}| {0,3}\t)|^[ \t]*(?:[-+*]|\d{1,9}[.)])(?: {5}|\t)|\A(?:---|\+\+\+)[ \t]*$",
-    re.M)
+# A text needs the parser only if it holds something plain line rules cannot read. Each test below is the least
+# that the construct needs: two backticks (a code span or fence), two dollars (math), a backslash (escapes, LaTeX),
+# `<` before a letter, `/`, `!` or `?` (HTML, autolinks), `](`, `][`, `]:` or `[^` (links, references, footnotes), a
+# pipe with a table delimiter row, `~~~` (fence), a tab or four spaces at a line start (indented code), front matter.
+# Anything else (prose, headings, lists, quotes, emphasis, entities, bare URLs) is read line by line.
+_PARSER_SEQUENCES = re.compile(r"\\|<[A-Za-z/!?]|\]\(|\]\[|\]:|\[\^|~~~|\t")
+_TABLE_DELIMITER = re.compile(r"^[ \t>]*(?=[^\n]*\|)(?=[^\n]*-)[|: \t-]+$", re.M)
+_INDENTED_CODE = re.compile(r"^(?:[ \t]*>)* {4}|^[ \t]*(?:[-+*]|\d{1,9}[.)]) {5}", re.M)
 
 # Math environments that a writer may put straight into the text, without dollars (amsmath's list, its inner
 # environments, and the ones LLM outputs use with them). Text environments (proof, itemize) stay prose.
@@ -49,7 +54,10 @@ _SPANS = "hala_spans"  # env key the recording rules append to
 
 
 def needs_parser(text: str) -> bool:
-    return _NEEDS_PARSER.search(text) is not None
+    """Cheap tests (counts, substrings, a prefix) before the patterns that read line starts."""
+    return (text.count("`") > 1 or text.count("$") > 1 or _PARSER_SEQUENCES.search(text) is not None
+            or text.startswith(("---", "+++")) or ("|" in text and _TABLE_DELIMITER.search(text) is not None)
+            or ("    " in text and _INDENTED_CODE.search(text) is not None))
 
 
 # ---- LaTeX rules (markdown-it plugin style: one syntax, a block rule and an inline rule) -----------------------

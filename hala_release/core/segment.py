@@ -297,15 +297,21 @@ def _split_long(marked: str, spans: list[str], max_chars: int, pieces: list[Piec
 # characters that open, close or escape them (backticks, tildes, dollars, backslashes, angle and square brackets,
 # ampersands, pipes), line breaks, a digit against a marker (a digit beside `$x$` makes it plain text) and, at its
 # start, what could begin a list, heading, quote or thematic break (and so move the lines after it).
-_STRUCTURE_CHARACTERS = re.compile(
-    r"[`~$\\<>\[\]&|\r\n]|\d⟦|⟧\d|^\s*(?:[>=]|#{1,6}(?:\s|$)|[-+*_](?:\s|$|[-*_])|\d{1,9}[.)](?:\s|$))")
+_STRUCTURE_CHARACTERS = re.compile(r"[`~$\\<>\[\]&|\r\n]")
+_DIGIT_BY_MARKER = re.compile(r"\d⟦|⟧\d")
+_BLOCK_START = re.compile(r"\s*(?:[>=]|#{1,6}(?:\s|$)|[-+*_](?:\s|$|[-*_])|\d{1,9}[.)](?:\s|$))")
+
+
+def _may_change_structure(text: str) -> bool:
+    return (_STRUCTURE_CHARACTERS.search(text) is not None or _BLOCK_START.match(text) is not None
+            or (MARKER_OPEN in text and _DIGIT_BY_MARKER.search(text) is not None))
 
 
 def keeps_structure(segment: Segment, translation: str) -> bool:
     """True when restoring `translation` provably leaves the text's code blocks, inline code, link targets and math
     as they were: its markers in the source's order, and neither it nor the segment holds a character that can make
     or break such an item. False means only "read it again" (the structure gate parses the text)."""
-    if _STRUCTURE_CHARACTERS.search(translation) or _STRUCTURE_CHARACTERS.search(segment.text):
+    if _may_change_structure(translation) or _may_change_structure(segment.text):
         return False
     return not segment.spans or [int(n) for n in MARKER_RE.findall(translation)] == list(range(len(segment.spans)))
 
