@@ -215,7 +215,7 @@ def test_pickle_weights_are_refused(tiny_lfm2, tmp_path, as_tester, hub, capsys)
 
 @pytest.mark.parametrize("case, argv, fragment", [
     ("no-license", [], "pass --license"),
-    ("bad-language", ["--license", "mit", "--language", "Arabic"], "language 'Arabic'"),
+    ("bad-language", ["--license", "mit", "--language", "Arabic"], "unknown language code 'Arabic' (did you mean ar"),
     ("bad-license", ["--license", "my-own"], "not a Hub licence id"),
     ("mixed", ["--license", "mit"], "one format"),
     ("empty", ["--license", "mit"], "no Parquet, JSON Lines or CSV files"),

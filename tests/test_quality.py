@@ -42,7 +42,9 @@ def test_script_ratio_ignores_markers_and_knows_scripts():
     assert script_ratio("مرحبا ⟦0⟧ بالعالم", "ar") == 1.0
     assert script_ratio("مرحبا Python", "ar") == pytest.approx(5 / 11)
     assert script_ratio("Привет", "ru") == 1.0
-    assert script_ratio("123", "ar") is None and script_ratio("hello", "xx") is None
+    assert script_ratio("123", "ar") is None
+    with pytest.raises(ValueError, match="unknown language code 'xx'"):
+        script_ratio("hello", "xx")  # configs refuse such a code before any text is checked
 
 
 def test_loops_already_in_the_source_are_not_flagged():

@@ -11,30 +11,10 @@ import zlib
 
 from pydantic import BaseModel
 
+from hala_release.core.languages import script_share
 from hala_release.core.segment import MARKER_RE, LostSpanError, Segment, restore
 from hala_release.core.text import normalise
 
-# Letters of each script, by the languages HALA-style projects target most often.
-SCRIPTS: dict[str, str] = {
-    "arabic": r"\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF",
-    "latin": r"A-Za-z\u00C0-\u024F\u1E00-\u1EFF",
-    "cyrillic": r"\u0400-\u04FF",
-    "greek": r"\u0370-\u03FF",
-    "hebrew": r"\u0590-\u05FF",
-    "devanagari": r"\u0900-\u097F",
-    "han": r"\u4E00-\u9FFF\u3400-\u4DBF",
-    "kana": r"\u3040-\u30FF",
-    "hangul": r"\uAC00-\uD7AF",
-    "thai": r"\u0E00-\u0E7F",
-}
-LANGUAGE_SCRIPT: dict[str, str] = {
-    **dict.fromkeys(["ar", "fa", "ur", "ps", "ckb", "ug", "sd"], "arabic"),
-    **dict.fromkeys(["en", "fr", "de", "es", "it", "pt", "nl", "tr", "id", "ms", "sw", "pl", "ro", "vi",
-                     "sv", "da", "no", "fi", "cs", "hu", "tl", "ha", "yo", "so", "uz", "az"], "latin"),
-    **dict.fromkeys(["ru", "uk", "bg", "sr", "kk", "ky", "mn", "be"], "cyrillic"),
-    "el": "greek", "he": "hebrew", "hi": "devanagari", "mr": "devanagari", "ne": "devanagari",
-    "zh": "han", "ja": "kana", "ko": "hangul", "th": "thai",
-}
 _LETTER = re.compile(r"[^\W\d_]")
 _WORDS = re.compile(r"\w+")
 
@@ -53,13 +33,8 @@ class GateConfig(BaseModel):
 
 
 def script_ratio(text: str, language: str) -> float | None:
-    """Share of the letters of `text` written in `language`'s script; None when unknown or no letters."""
-    script = LANGUAGE_SCRIPT.get(language.split("-")[0].lower())
-    letters = _LETTER.findall(MARKER_RE.sub("", text))
-    if script is None or not letters:
-        return None
-    in_script = re.findall(f"[{SCRIPTS[script]}]", "".join(letters))
-    return len(in_script) / len(letters)
+    """Share of the letters of `text` (markers aside) written in a script of `language`; None without letters."""
+    return script_share(MARKER_RE.sub("", text), language)
 
 
 def _same_text(source: str, translation: str) -> bool:
@@ -90,8 +65,8 @@ def check(segment: Segment, translation: str, source_lang: str, target_lang: str
     source = segment.text
     if not translation.strip():
         return reasons + ["empty"]
-    ratio = script_ratio(translation, target_lang)
-    if ratio is not None and script_ratio(source, target_lang) != 1.0 and ratio < config.min_target_script:
+    ratio = script_ratio(translation, target_lang)  # also where source and target share a script
+    if ratio is not None and ratio < config.min_target_script:
         reasons.append("target_script")
     source_letters = len(_LETTER.findall(MARKER_RE.sub("", source)))
     if source_letters >= config.untranslated_min_letters and _same_text(source, translation):

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from hala_release.engines import Engine, Request, Sampling
+from hala_release.core.languages import display_name
 from hala_release.core.prompts import PromptTemplate
 from hala_release.engines.quality import GateConfig, check
 from hala_release.core.segment import Segment
@@ -112,10 +113,11 @@ class SegmentTranslator:
     def _generate(self, units: list[Segment], sampling: Sampling) -> list[tuple[str, int]]:
         """Length-sorted batches (similar lengths pad less and finish together), answers back in input order."""
         order = sorted(range(len(units)), key=lambda i: len(units[i].text), reverse=True)
+        names = {"source_name": display_name(self.source_lang), "target_name": display_name(self.target_lang)}
         answers: list[tuple[str, int] | None] = [None] * len(units)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            requests = [Request(self.template.messages(units[i].text, self.source_lang, self.target_lang),
+            requests = [Request(self.template.messages(units[i].text, self.source_lang, self.target_lang, **names),
                                 units[i].text) for i in batch]
             for index, generation in zip(batch, self.engine.generate(requests, sampling)):
                 answers[index] = (generation.text.strip(), generation.tokens)

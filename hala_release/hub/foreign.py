@@ -368,7 +368,13 @@ def _license(options: CardOptions, own: dict[str, Any], folder: Path) -> dict[st
 
 
 def _languages(options: CardOptions, own: dict[str, Any]) -> list[str]:
+    from hala_release.core.languages import hub_code
+
     given = [code.strip() for item in options.language for code in item.split(",") if code.strip()]
+    try:
+        given = list(dict.fromkeys(hub_code(code) for code in given))
+    except ValueError as err:
+        raise UsageError(f"--language: {err}") from None
     return given or _strings(own.get("language"))
 
 

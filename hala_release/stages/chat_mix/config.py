@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala_release.core.languages import LanguageCode
+
 
 class ChatMixConfig(BaseModel):
     """Every option of `hala-release chat-mix`; the one definition for CLI, recipes and Python."""
@@ -13,9 +15,9 @@ class ChatMixConfig(BaseModel):
     translated: list[str] = Field(default_factory=list, description="Translated instruction dataset ref (output of "
                                                                     "translate); repeatable.")
     output: str = Field(description="Folder to write the chat SFT dataset artifact to.")
-    target_lang: str = Field("ar", description="Language of the translated columns to read (<column>_<lang>).")
+    target_lang: LanguageCode = Field("ar", description="Language of the translated columns to read (<column>_<lang>).")
     include_source: bool = Field(False, description="Also keep each row's original conversation (bilingual set).")
-    source_lang: str = Field("en", description="Language code recorded for the originals (with --include-source).")
+    source_lang: LanguageCode = Field("en", description="Language code recorded for the originals (with --include-source).")
     split: str = Field("train", description="Split of each input to read.")
     eval_size: int = Field(200, description="Held-out examples.")
     seed: int = Field(0, description="Seed for the shuffle and the split.")

@@ -257,7 +257,7 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
 
 def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, layouts: dict[str, str], counts: Counter,
                   carried, train: int, test: int) -> CardFacts:
-    from hala_release.core.prompts import language_name
+    from hala_release.core.languages import display_name as language_name, hub_code
 
     language = language_name(config.target_lang)
     original = (f" Each row's original {language_name(config.source_lang)} conversation is kept too (`language` "
@@ -276,7 +276,7 @@ def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, lay
                  f"conversations asking the same thing are kept once. Conversations that share a user turn (compared "
                  f"after `hala_release.core.text` normalisation) are held out together, so no test question appears in "
                  f"train.{original}"),
-        language=languages,
+        language=list(dict.fromkeys(hub_code(code) for code in languages)),
         **license_fields(carried),
         tags=["sft", "synthetic", "translated", "instruction-tuning"],
         source_datasets=hub_parents(*inputs.values()),

@@ -36,7 +36,8 @@ def score_histogram(scores: list[float], threshold: float, path: Path) -> Path:
 
 
 def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], scores: list[float]) -> CardFacts:
-    from hala_release.core.prompts import language_name, load_template
+    from hala_release.core.languages import display_name as language_name, hub_code
+    from hala_release.core.prompts import load_template
 
     source_name = source.hub_id or Path(config.source).name
     judge_name = judge.hub_id or Path(config.judge).name
@@ -52,7 +53,7 @@ def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], sco
         summary=(f"{src}-{tgt} pairs of `{source_name}` that passed cheap filters and a strict LLM judge "
                  f"(`{judge_name}`, P({config.verdicts[0]}) >= {config.threshold}). {counts['kept']:,} of {total:,} "
                  f"pairs kept; the others are in the `rejected` split with `reject_reason` and `judge_score`."),
-        language=list(dict.fromkeys([config.source_lang, config.target_lang])),
+        language=list(dict.fromkeys(hub_code(code) for code in (config.source_lang, config.target_lang))),
         **license_fields(carried),
         tags=["translation", "parallel-corpus", "llm-judge", f"{config.source_lang}-{config.target_lang}"],
         source_datasets=hub_parents(source),

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hala_release.core.languages import LanguageCode
 from hala_release.stages.judge.filters import PairFilterConfig
 
 SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
@@ -22,8 +23,8 @@ class JudgeConfig(BaseModel):
                                     "--source-field).", json_schema_extra={"cli": {"argument": True}})
     judge: str = Field(description="Judge model ref (a chat model).")
     output: str = Field(description="Folder to write the filtered corpus artifact to.")
-    source_lang: str = Field("en", description="Source language code.")
-    target_lang: str = Field("ar", description="Target language code.")
+    source_lang: LanguageCode = Field("en", description="Source language code.")
+    target_lang: LanguageCode = Field("ar", description="Target language code.")
     source_field: str | None = Field(None, description="Column with the source side (instead of `translation`).")
     target_field: str | None = Field(None, description="Column with the target side.")
     split: str = Field("train", description="Split to filter.")

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from hala_release.core import text
-from hala_release.engines.quality import LANGUAGE_SCRIPT, SCRIPTS
+from hala_release.core.languages import letter_class, letter_ranges
 
 # In the order they are applied; a pair is counted under the first filter it fails.
 FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "duplicate", "duplicate_normalised")
@@ -191,10 +191,8 @@ def _pair_filters(source, target, source_lang: str, target_lang: str, config: Pa
     checks.append(("identical", pc.equal(src_norm, tgt_norm)))
     wrong = pa.array([False] * rows)
     for side, letters, lang in ((source, src_letters, source_lang), (target, tgt_letters, target_lang)):
-        script = LANGUAGE_SCRIPT.get(lang.split("-")[0].lower())
-        if script:
-            re2_class = re.sub(r"\\u([0-9A-Fa-f]{4})", r"\\x{\1}", SCRIPTS[script])  # RE2 spells \uXXXX as \x{XXXX}
-            in_script = _count(pc, side, f"[{re2_class}]")
+        if letter_ranges(lang):  # letters of the language's scripts, from Unicode's script properties
+            in_script = _count(pc, pc.replace_substring_regex(side, _URL, ""), letter_class(lang, "re2"))
             wrong = pc.or_(wrong, pc.less(_share(pc, in_script, letters), config.min_script_share))
     checks.append(("wrong_script", wrong))
     src_len, tgt_len = pc.utf8_length(stripped[0]), pc.utf8_length(stripped[1])

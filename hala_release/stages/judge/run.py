@@ -105,8 +105,12 @@ class JudgeRunner:
     def _request(self, source: str, target: str):
         from hala_release.engines import Request
 
+        from hala_release.core.languages import display_name
+
         messages = self.template.messages("", self.config.source_lang, self.config.target_lang,
-                                          source=source or "", target=target or "")
+                                          source=source or "", target=target or "",
+                                          source_name=display_name(self.config.source_lang),
+                                          target_name=display_name(self.config.target_lang))
         return Request(messages)
 
     def close(self) -> None:

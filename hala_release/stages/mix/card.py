@@ -18,7 +18,7 @@ _DEFAULT_CREATORS = {"translated": ["found", "machine-generated"], "parallel": [
 
 def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "CarriedLicense", train: int,
              test: int, phrasings: tuple[str, ...]) -> CardFacts:
-    from hala_release.core.prompts import language_name
+    from hala_release.core.languages import display_name as language_name, hub_code
 
     sources = sorted({source for source, _ in counts})
     columns = sorted({column for _, column in counts})
@@ -36,7 +36,7 @@ def mix_card(config: "MixConfig", inputs: dict, counts: Counter, carried: "Carri
                  f"(seed {config.seed}). Pairs that share a sentence in either language (compared after "
                  f"`hala_release.core.text` normalisation, as for deduplication) fall in the same split, so no test "
                  f"sentence appears in train."),
-        language=list(dict.fromkeys([config.target_lang, config.source_lang])),
+        language=list(dict.fromkeys(hub_code(code) for code in (config.target_lang, config.source_lang))),
         **license_fields(carried),
         tags=["translation", "sft", "synthetic", *config.directions],
         source_datasets=hub_parents(*inputs.values()),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala_release.core.languages import LanguageCode
+
 
 class MixConfig(BaseModel):
     """Every option of `hala-release mix`; the one definition for CLI, recipes and Python."""
@@ -15,8 +17,8 @@ class MixConfig(BaseModel):
     parallel: list[str] = Field(default_factory=list, description="Parallel corpus ref (OPUS layout or judge output); "
                                                                   "repeatable.")
     output: str = Field(description="Folder to write the SFT dataset artifact to.")
-    source_lang: str = Field("en", description="Source language code.")
-    target_lang: str = Field("ar", description="Target language code.")
+    source_lang: LanguageCode = Field("en", description="Source language code.")
+    target_lang: LanguageCode = Field("ar", description="Target language code.")
     directions: list[str] = Field(default_factory=lambda: ["en-ar", "ar-en"],
                                   description="Comma list of directions, e.g. en-ar,ar-en.",
                                   json_schema_extra={"cli": {"comma": True}})

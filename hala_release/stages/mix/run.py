@@ -160,7 +160,7 @@ def _sql_list(values: list[str]) -> str:
 
 def projection(config: MixConfig, sources: list[str]) -> str:
     """SQL that turns a stored example (texts and small indices) into the artifact's row."""
-    from hala_release.core.prompts import language_name
+    from hala_release.core.languages import display_name as language_name
 
     names = {lang: language_name(lang) for lang in (config.source_lang, config.target_lang)}
     instructions = [p.format(src=names[d.split("-")[0]], tgt=names[d.split("-")[1]])

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def translation_card(config: "TranslateConfig", source, model, stats: Counter, failures: Counter) -> CardFacts:
-    from hala_release.core.prompts import language_name, load_template
+    from hala_release.core.languages import display_name as language_name, hub_code
+    from hala_release.core.prompts import load_template
 
     source_name = source.hub_id or Path(config.source).name
     carried = carry_forward({source_name: input_license(source)})
@@ -35,7 +36,7 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
                  f"with the `{config.engine}` engine. Every original column is kept; translated text is in the "
                  f"`*_{config.target_lang}` columns. {structure_sentence(stats)} Rows that failed the quality gates "
                  f"are in the `rejected` split with their reasons."),
-        language=list(dict.fromkeys([config.target_lang, config.source_lang])),
+        language=list(dict.fromkeys(hub_code(code) for code in (config.target_lang, config.source_lang))),
         **license_fields(carried),
         tags=["translation", "synthetic", f"{config.source_lang}-{config.target_lang}"],
         source_datasets=hub_parents(source),

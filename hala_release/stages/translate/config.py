@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala_release.core.languages import LanguageCode
 from hala_release.core.errors import UsageError
 from hala_release.engines.quality import GateConfig
 
@@ -25,8 +26,8 @@ class TranslateConfig(BaseModel):
                         json_schema_extra={"cli": {"argument": True}})
     output: str = Field(description="Folder to write the translated dataset artifact to.")
     model: str | None = Field(None, description="Translator model ref (or the served name for --engine openai).")
-    source_lang: str = Field("en", description="Language code of the source text.")
-    target_lang: str = Field("ar", description="Language code to translate into.")
+    source_lang: LanguageCode = Field("en", description="Language code of the source text.")
+    target_lang: LanguageCode = Field("ar", description="Language code to translate into.")
     dataset_schema: str = Field("auto", alias="schema", description=(
         "auto, fields, or one of: openorca, sharegpt, messages, alpaca, alpaca-classic, scp, lamini, pairwise, "
         "parallel."), json_schema_extra={"cli": {"flags": "--schema"}})
