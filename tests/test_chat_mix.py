@@ -42,7 +42,7 @@ def _artifact(folder, rows):
 
 def test_every_instruction_layout_becomes_chat_turns(translated, tmp_path, capsys):
     refs = [arg for path in translated.values() for arg in ("--translated", path)]
-    code, stdout, err = run_cli(capsys, "chat-mix", *refs, "--output", tmp_path / "chat", "--eval-size", "10")
+    code, stdout, err = run_cli(capsys, "chat-mix", "--no-language-id", *refs, "--output", tmp_path / "chat", "--eval-size", "10")
     assert code == 0, err
     train, test = split_rows(tmp_path / "chat", "train"), split_rows(tmp_path / "chat", "test")
     assert len(test) == 10
@@ -91,7 +91,7 @@ def test_reads_the_translation_and_skips_failed_incomplete_and_repeated_rows(tmp
          "instruction_ar": "  اجمع 2 و 3. ", "input_ar": "", "output_ar": "خمسة", "translation_ok": True},
     ]
     source = _artifact(tmp_path / "alpaca-ar", rows)
-    code, stdout, err = run_cli(capsys, "chat-mix", "--translated", source, "--output", tmp_path / "out",
+    code, stdout, err = run_cli(capsys, "chat-mix", "--no-language-id", "--translated", source, "--output", tmp_path / "out",
                                 "--eval-size", "0")
     assert code == 0, err
     out = {r["source_id"]: r["messages"] for r in split_rows(tmp_path / "out", "train")}
@@ -108,7 +108,7 @@ def test_reads_the_translation_and_skips_failed_incomplete_and_repeated_rows(tmp
 def test_same_inputs_and_seed_give_identical_bytes(translated, tmp_path, capsys):
     args = ["--translated", translated["tulu3"], "--translated", translated["openorca"], "--eval-size", "5"]
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        code, _, err = run_cli(capsys, "chat-mix", *args, "--seed", seed, "--output", tmp_path / name)
+        code, _, err = run_cli(capsys, "chat-mix", "--no-language-id", *args, "--seed", seed, "--output", tmp_path / name)
         assert code == 0, err
     digest = lambda name, split: hashlib.sha256(
         (tmp_path / name / "data" / f"{split}-00000-of-00001.parquet").read_bytes()).hexdigest()
@@ -132,7 +132,7 @@ def test_errors_name_the_fix(case, fragment, translated, tmp_path, capsys):
         args = []
     else:
         args = ["--translated", translated["lamini"], "--eval-size", "999" if case == "too-big-eval" else "-1"]
-    code, _, err = run_cli(capsys, "chat-mix", *args, "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, "chat-mix", "--no-language-id", *args, "--output", tmp_path / "out")
     assert code != 0 and fragment in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
@@ -143,7 +143,7 @@ def test_include_source_adds_the_original_conversations(tmp_path, capsys):
             {"id": "b", "prompt": "Bye?", "chosen": "Bye.", "rejected": "No.", "prompt_ar": "وداعا؟",
              "chosen_ar": "", "rejected_ar": "لا."}]  # its translated answer is empty: only the original is usable
     source = _artifact(tmp_path / "pairwise-ar", rows)
-    code, stdout, err = run_cli(capsys, "chat-mix", "--translated", source, "--include-source", "--output",
+    code, stdout, err = run_cli(capsys, "chat-mix", "--no-language-id", "--translated", source, "--include-source", "--output",
                                 tmp_path / "out", "--eval-size", "0")
     assert code == 0, err
     out = {(r["source_id"], r["language"]): r["messages"] for r in split_rows(tmp_path / "out", "train")}
@@ -181,7 +181,7 @@ def test_no_user_turn_and_no_source_row_in_both_splits(seed, tmp_path, capsys):
               for i, (en, ar) in enumerate(QUESTIONS)]
     args = ["--translated", _artifact(tmp_path / "single-ar", single), "--translated",
             _artifact(tmp_path / "longer-ar", longer), "--include-source", "--eval-size", "6", "--seed", seed]
-    code, _, err = run_cli(capsys, "chat-mix", *args, "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, "chat-mix", "--no-language-id", *args, "--output", tmp_path / "out")
     assert code == 0, err
     train, test = split_rows(tmp_path / "out", "train"), split_rows(tmp_path / "out", "test")
     # Nothing was a duplicate; each question's two rows, in both languages, are one group of four.

@@ -82,13 +82,13 @@ def test_translator_mix_of_translations_and_found_pairs(translated, found_pairs,
 
 
 def test_chat_mix_is_machine_text_unless_the_originals_are_kept(translated, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "chat-mix", "--translated", translated, "--eval-size", "4", "--output",
+    code, _, err = run_cli(capsys, "chat-mix", "--no-language-id", "--translated", translated, "--eval-size", "4", "--output",
                            tmp_path / "ar")
     assert code == 0, err
     assert _origins(tmp_path / "ar") == {"annotations_creators": ["machine-generated"],
                                          "language_creators": ["machine-generated"],
                                          "multilinguality": ["monolingual"]}
-    code, _, err = run_cli(capsys, "chat-mix", "--translated", translated, "--include-source", "--eval-size", "4",
+    code, _, err = run_cli(capsys, "chat-mix", "--no-language-id", "--translated", translated, "--include-source", "--eval-size", "4",
                            "--output", tmp_path / "both")
     assert code == 0, err
     assert _origins(tmp_path / "both") == {"annotations_creators": ["machine-generated"],

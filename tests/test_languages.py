@@ -140,3 +140,106 @@ def test_judge_rejects_a_side_in_the_wrong_script():
     assert reasons([(english, SENTENCES["en"] + " Again."), (SENTENCES["ar"], SENTENCES["ar"] + " و")], "en", "ar") == \
         ["wrong_script", "wrong_script"]
     assert reasons([(english, SENTENCES["ar"])], "en", "ar") == [None]
+
+
+# ---- language identification ------------------------------------------------------------------------------------
+
+MORE = {  # a second sentence per language, so a text is long enough to judge
+    "en": "Please bring your umbrella because the forecast says it may rain this evening.",
+    "es": "Hoy hace buen tiempo, así que caminaremos juntos al mercado por la tarde.",
+    "fr": "Apportez votre parapluie, car la météo annonce de la pluie ce soir.",
+    "sw": "Tafadhali lete mwavuli wako kwa sababu utabiri unasema huenda mvua ikanyesha jioni hii.",
+    "tr": "Lütfen şemsiyeni getir, çünkü hava tahmini bu akşam yağmur yağabileceğini söylüyor.",
+    "ar": "من فضلك أحضر مظلتك لأن النشرة الجوية تقول إن المطر قد يهطل هذا المساء.",
+    "fa": "لطفاً چترت را بیاور چون پیش‌بینی هوا می‌گوید ممکن است امشب باران ببارد.",
+    "ur": "براہ کرم اپنی چھتری لے آئیں کیونکہ موسم کی پیش گوئی ہے کہ آج شام بارش ہو سکتی ہے۔",
+}
+
+
+def _two(language: str) -> str:
+    return f"{SENTENCES[language]} {MORE[language]}" if language in SENTENCES else MORE[language]
+
+
+@pytest.mark.parametrize("target, written_in, rejected", [
+    ("fr", "fr", False), ("fr", "en", True), ("fr", "es", True),
+    ("sw", "sw", False), ("sw", "en", True), ("sw", "es", True),
+    ("tr", "tr", False), ("tr", "en", True), ("tr", "es", True),
+    ("ar", "ar", False), ("ar", "fa", True), ("ar", "ur", True),
+    ("ur", "ur", False), ("ur", "fa", True), ("fa", "fa", False), ("fa", "ur", True),
+])
+def test_language_identification_per_language(target, written_in, rejected):
+    from hala_release.engines import language_id
+
+    verdict = language_id.identify(_two(written_in), 40)
+    assert language_id.is_other_language(verdict, target, 0.8) is rejected, verdict
+
+
+def test_indonesian_and_malay_are_one_group_and_short_texts_are_not_judged():
+    from hala_release.engines import language_id
+
+    assert not language_id.is_other_language(language_id.Verdict("ms", 0.99), "id", 0.8)
+    assert not language_id.is_other_language(language_id.Verdict("arz", 0.99), "ar", 0.8)
+    assert language_id.identify("Merci beaucoup.", 40) is None
+
+
+def _answering(monkeypatch, answers: dict[str, str]):
+    """An engine that answers each segment from `answers` (whole sentences, as a model would)."""
+    from hala_release.engines.base import Generation
+    from hala_release.engines.echo import EchoEngine
+
+    monkeypatch.setattr(EchoEngine, "generate", lambda self, requests, sampling: [
+        Generation(answers[self._segment(request)], 0) for request in requests])
+
+
+@pytest.mark.parametrize("target, output, rejected", [("fr", "fr", False), ("fr", "en", True), ("fr", "es", True),
+                                                      ("sw", "sw", False), ("sw", "es", True),
+                                                      ("ar", "ar", False), ("ar", "fa", True)])
+def test_translate_rejects_output_in_another_language(target, output, rejected, tmp_path, capsys, monkeypatch):
+    source_text = f"{SENTENCES['en']} {MORE['en']}"
+    answer = _two(output) if output != "en" else source_text.replace("today", "this day")
+    _answering(monkeypatch, {source_text: answer})
+    source = _dataset(tmp_path / "src", [{"id": "0", "text": source_text}])
+    code, _, err = run_cli(capsys, "translate", source, "--engine", "echo", "--schema", "fields", "--fields", "text",
+                           "--target-lang", target, "--output", tmp_path / "out", "--no-cache")
+    assert code == 0, err
+    if rejected:
+        row = split_rows(tmp_path / "out", "rejected")[0]
+        assert "text: wrong_language" in row["translation_issues"]
+    else:
+        assert split_rows(tmp_path / "out", "train")[0][f"text_{target}"] == answer
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "## Languages found" in card and "py3langid" in card
+
+
+def test_judge_filters_pairs_with_a_side_in_another_language():
+    import pyarrow as pa
+
+    from hala_release.stages.judge.filters import PairFilterConfig, filter_reasons
+
+    pairs = [(_two("en"), _two("ar")), (_two("en"), _two("fa")), (_two("en"), _two("ur")), (_two("es"), _two("ar"))]
+    source, target = (pa.array([pair[i] for pair in pairs]) for i in (0, 1))
+    reasons = filter_reasons(source, target, "en", "ar", PairFilterConfig()).to_pylist()
+    assert reasons == [None, "wrong_language", "wrong_language", "wrong_language"]
+    assert filter_reasons(source, target, "en", "ar", PairFilterConfig(language_id=False)).to_pylist() == [None] * 4
+
+
+def test_chat_mix_leaves_out_conversations_in_another_language(tmp_path, capsys):
+    from datasets import Dataset
+
+    from hala_release.artifacts.build import build_artifact
+    from hala_release.core.provenance import CardFacts
+
+    rows = [{"id": str(i), "question": "q", "response": "r", "system_prompt": "",
+             "question_ar": question, "response_ar": _two("ar"), "system_prompt_ar": "",
+             "translation_ok": True, "translation_issues": []}
+            for i, question in enumerate([_two("ar"), _two("fa"), SENTENCES["ar"] + " " + MORE["ar"].replace("المساء", "الصباح")])]
+    folder = tmp_path / "orca-ar"
+    with build_artifact(folder, stage="unit", config={}, card=CardFacts(kind="dataset", title="t", license="mit")) as draft:
+        draft.write_splits({"train": Dataset.from_list(rows)})
+    code, _, err = run_cli(capsys, "chat-mix", "--translated", folder, "--eval-size", "0", "--output", tmp_path / "out")
+    assert code == 0, err
+    kept = split_rows(tmp_path / "out", "train")
+    assert sorted(row["source_id"] for row in kept) == ["0", "2"]
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| orca-ar | openorca (Open-Orca/OpenOrca) | 2 | 0 | 0 | 0 | 1 |" in card
+    assert "## Languages found" in card and "| ar | ar 2, fa 1 |" in card

@@ -203,7 +203,7 @@ def test_a_user_error_in_a_stage_process_keeps_its_line_and_exit_code(tmp_path, 
     """A UsageError raised in the stage's process: the parent shows its one line and exits 2, as in-process."""
     recipe = _write(tmp_path / "r.yaml", {"name": "u", "version": "v1", "stages": {
         "data": {"uses": "sample-data", "with": {"name": "openorca"}},
-        "chat": {"uses": "chat-mix", "with": {"translated": ["${stages.data.output}"]}}}})  # not translated
+        "chat": {"uses": "chat-mix", "with": {"translated": ["${stages.data.output}"], "language_id": False}}}})  # not translated
     code, out, err = _run(capsys, "pipeline", "run", recipe, "--output-dir", tmp_path / "out")
     assert code == 2 and "stage 'chat' (chat-mix) failed: " in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1

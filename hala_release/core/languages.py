@@ -51,6 +51,20 @@ def _closest(text: str) -> str:
     return f" (did you mean {found.to_tag()}, {found.display_name()}?)"
 
 
+def language_group(code: str) -> str:
+    """The language a language-identification label counts as: its macrolanguage where it has one (Egyptian `arz`
+    and Moroccan `ary` are Arabic, `pes` Persian, `swh` Swahili), and Indonesian with Malay (`id` -> `ms`: no
+    identifier tells them apart reliably)."""
+    import langcodes
+    from langcodes.data_dicts import MACROLANGUAGES
+
+    try:
+        base = langcodes.Language.get(code).language or code
+    except (ValueError, LookupError):
+        base = code
+    return MACROLANGUAGES.get(base, base)
+
+
 def hub_code(code: str) -> str:
     """The code the Hub's `language:` metadata uses: ISO 639-1 where the language has one, else ISO 639-3."""
     import langcodes

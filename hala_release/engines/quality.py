@@ -30,6 +30,9 @@ class GateConfig(BaseModel):
     max_repeats: int = 6  # the same 1-4 word n-gram back to back this many times is a loop
     enabled: bool = True  # False keeps only the lost-span check (without it nothing can be restored)
     structure: bool = True  # whole text: code blocks, inline code, link targets and math as in the source
+    language_id: bool = True  # whole text: not confidently another language (py3langid), when it knows the target
+    min_language_confidence: float = 0.8  # the identifier's probability for another language that rejects a text
+    language_min_letters: int = 40  # shorter translated texts are not judged
 
 
 def script_ratio(text: str, language: str) -> float | None:

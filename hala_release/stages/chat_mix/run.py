@@ -24,6 +24,7 @@ from hala_release.stages.chat_mix.config import ChatMixConfig
 from hala_release.core.chat_format import TurnError, to_messages
 from hala_release.executors.chunks import arrow_batches, load_split, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves
+from hala_release.core.languages import language_group
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import hub_parents, input_creators, input_license, license_fields
@@ -87,7 +88,24 @@ def _messages(row: dict[str, Any], layout: str, suffix: str) -> list[dict[str, s
     return _joined([(role, text.strip()) for role, text in parts if isinstance(text, str) and text.strip()])
 
 
-def conversations(dataset, name: str, layout: str, languages: dict[str, str]
+class LanguageCheck:
+    """Whether a conversation's user turns are in its language (py3langid); counts what it read for the card."""
+
+    def __init__(self, config: ChatMixConfig):
+        from hala_release.engines import language_id
+
+        self.config, self.language_id, self.found = config, language_id, Counter()
+
+    def wrong(self, messages: list[dict[str, str]], language: str) -> bool:
+        if not self.config.language_id or not self.language_id.knows(language):
+            return False
+        said = " ".join(m["content"] for m in messages if m["role"] == "user")
+        verdict = self.language_id.identify(said, self.config.language_min_letters)
+        self.found[language, "short" if verdict is None else language_group(verdict.language)] += 1
+        return self.language_id.is_other_language(verdict, language, self.config.min_language_confidence)
+
+
+def conversations(dataset, name: str, layout: str, languages: dict[str, str], check: LanguageCheck | None = None
                   ) -> Iterator[list[tuple[dict[str, Any] | None, str]]]:
     """Per input row: (example, "kept") for each usable conversation, or (None, reason) for a skipped one.
 
@@ -98,7 +116,7 @@ def conversations(dataset, name: str, layout: str, languages: dict[str, str]
     wanted = [column for column in dataset.column_names if column in _read_columns(layout, languages)]
     for table in arrow_batches(dataset.select_columns(wanted), READ_ROWS):
         for row in table.to_pylist():
-            yield list(_row_examples(row, index, name, layout, languages))
+            yield list(_row_examples(row, index, name, layout, languages, check))
             index += 1
 
 
@@ -108,7 +126,8 @@ def _read_columns(layout: str, languages: dict[str, str]) -> set[str]:
     return {OK_COLUMN, "id", *(f"{column}{suffix}" for column in roles for suffix in languages.values())}
 
 
-def _row_examples(row: dict[str, Any], index: int, name: str, layout: str, languages: dict[str, str]):
+def _row_examples(row: dict[str, Any], index: int, name: str, layout: str, languages: dict[str, str],
+                  check: LanguageCheck | None = None):
     if row.get(OK_COLUMN) is False:
         yield None, "translation_failed"
         return
@@ -121,6 +140,9 @@ def _row_examples(row: dict[str, Any], index: int, name: str, layout: str, langu
         roles = [m["role"] for m in messages]
         if "user" not in roles or roles[-1] != "assistant":
             yield None, "incomplete"
+            continue
+        if check is not None and check.wrong(messages, language):
+            yield None, "wrong_language"
             continue
         yield {"messages": messages, "language": language, "source": name,
                "source_id": str(source_id if source_id is not None else index)}, "kept"
@@ -209,6 +231,7 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
     counts: Counter = Counter()
     with GroupedSplit(work_dir_for(output) / "grouped-split", config.seed) as split:
         batcher = Batcher(split, list(languages))
+        check = LanguageCheck(config)
         for number, ref in enumerate(config.translated):
             resolved = resolve(ref, "dataset")
             name = resolved.hub_id or Path(ref).name
@@ -216,7 +239,7 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
             licences[name] = input_license(resolved)
             dataset = load_split(resolved, config.split)
             layouts[name] = detect_layout(dataset.column_names, name, config.target_lang)
-            for row in conversations(dataset, name, layouts[name], languages):
+            for row in conversations(dataset, name, layouts[name], languages, check):
                 for _, outcome in row:
                     if outcome != "kept":
                         counts[(name, outcome)] += 1
@@ -240,7 +263,7 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
         if not chosen.train:
             raise HalaError(f"--eval-size {config.eval_size} leaves no training examples out of {examples}: lower it")
         card = chat_mix_card(config, list(languages), inputs, layouts, counts, carry_forward(licences),
-                             chosen.train, chosen.test)
+                             chosen.train, chosen.test, check.found)
         counted = {f"{source} {what}": n for (source, what), n in sorted(counts.items())}
         projection = (f"messages, {_sql_list(list(languages))}[language + 1] AS language, "
                       f"{_sql_list(names)}[source + 1] AS source, source_id")
@@ -256,13 +279,14 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
 
 
 def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, layouts: dict[str, str], counts: Counter,
-                  carried, train: int, test: int) -> CardFacts:
+                  carried, train: int, test: int, found: Counter | None = None) -> CardFacts:
     from hala_release.core.languages import display_name as language_name, hub_code
 
     language = language_name(config.target_lang)
     original = (f" Each row's original {language_name(config.source_lang)} conversation is kept too (`language` "
                 f"says which is which)." if config.include_source else "")
-    columns = [*(f"kept_{lang}" for lang in languages), "duplicate", "translation_failed", "incomplete"]
+    columns = [*(f"kept_{lang}" for lang in languages), "duplicate", "translation_failed", "incomplete",
+               "wrong_language"]
     table = "| source | layout | " + " | ".join(columns) + " |\n|---|---|" + "---|" * len(columns) + "\n" + "\n".join(
         f"| {name} | {layout} ({SCHEMAS[layout].source}) | "
         + " | ".join(f"{counts.get((name, c), 0):,}" for c in columns) + " |" for name, layout in layouts.items())
@@ -288,5 +312,25 @@ def chat_mix_card(config: ChatMixConfig, languages: list[str], inputs: dict, lay
             CardSection(title="Inputs", markdown=pins),
             CardSection(title="Rows per source", markdown=(
                 f"{table}\n\n`source` and `source_id` in each example name the input row it was built from.")),
+            CardSection(title="Languages found", markdown=_languages_section(config, languages, found or Counter())),
         ],
     )
+
+
+def _languages_section(config: ChatMixConfig, languages: list[str], found: Counter) -> str:
+    from hala_release.engines import language_id
+
+    if not config.language_id:
+        return "The language check was off for this run."
+    lines = []
+    for language in languages:
+        if not language_id.knows(language):
+            lines.append(f"| {language} | not checked: {language_id.NAME} has no label for it |")
+            continue
+        read = sorted(((code, n) for (lang, code), n in found.items() if lang == language), key=lambda item: -item[1])
+        lines.append(f"| {language} | {', '.join(f'{code} {n:,}' for code, n in read) or 'none read'} |")
+    return (f"The user turns of each conversation were identified with {language_id.NAME} {language_id.version()} "
+            f"(at least {config.language_min_letters} letters; `short` counts the others); a conversation whose user "
+            f"turns are another language with probability {config.min_language_confidence} or more is left out "
+            f"(`wrong_language` above). Macrolanguages are merged, Indonesian with Malay.\n\n"
+            "| conversations in | languages read |\n|---|---|\n" + "\n".join(lines))

@@ -35,7 +35,8 @@ def score_histogram(scores: list[float], threshold: float, path: Path) -> Path:
     return path
 
 
-def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], scores: list[float]) -> CardFacts:
+def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], scores: list[float],
+               languages: dict[str, int] | None = None) -> CardFacts:
     from hala_release.core.languages import display_name as language_name, hub_code
     from hala_release.core.prompts import load_template
 
@@ -73,8 +74,30 @@ def judge_card(config: "JudgeConfig", source, judge, counts: dict[str, int], sco
                 "`duplicate_normalised` repeats one after normalisation (NFKC, case, Arabic diacritics and tatweel, "
                 "digit shapes, punctuation at word edges: `hala_release.core.text`, the same rules mix deduplicates "
                 "with); `identical` sides are the same text by those rules.\n\n| rule | pairs |\n|---|---|\n" + rows)),
+            CardSection(title="Languages found", markdown=_languages_section(config, languages or {})),
             CardSection(title="Judge scores", markdown=(
                 f"Mean score {mean:.3f} over {len(scores):,} judged pairs.\n\n![judge score histogram]({HISTOGRAM})")),
             CardSection(title="Judge prompt", markdown=f"`{template.name}`:\n\n```text\n{template.text}\n```"),
         ],
     )
+
+
+def _languages_section(config: "JudgeConfig", languages: dict[str, int]) -> str:
+    from hala_release.engines import language_id
+
+    filters = config.filters
+    if not filters.language_id:
+        return "The language filter was off for this run."
+    lines = []
+    for side, code in (("source", config.source_lang), ("target", config.target_lang)):
+        found = {key.split(":", 1)[1]: n for key, n in languages.items() if key.startswith(side + ":")}
+        if not language_id.knows(code):
+            lines.append(f"| {side} ({code}) | not checked: {language_id.NAME} has no label for it |")
+            continue
+        shown = ", ".join(f"{lang} {n:,}" for lang, n in sorted(found.items(), key=lambda item: -item[1]))
+        lines.append(f"| {side} ({code}) | {shown or 'none read'} |")
+    return (f"Each side of every pair that passed the earlier filters was identified with {language_id.NAME} "
+            f"{language_id.version()} (sides of at least {filters.language_min_letters} letters; `short` counts the "
+            f"others); a side identified as another language with probability {filters.min_language_confidence} or "
+            f"more rejects the pair (`wrong_language`). Macrolanguages are merged, Indonesian with Malay.\n\n"
+            "| side | languages read |\n|---|---|\n" + "\n".join(lines))

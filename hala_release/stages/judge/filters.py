@@ -22,10 +22,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from hala_release.core import text
-from hala_release.core.languages import letter_class, letter_ranges
+from hala_release.core.languages import language_group, letter_class, letter_ranges
 
 # In the order they are applied; a pair is counted under the first filter it fails.
-FILTERS = ("empty", "non_text", "identical", "wrong_script", "length_ratio", "duplicate", "duplicate_normalised")
+FILTERS = ("empty", "non_text", "identical", "wrong_script", "wrong_language", "length_ratio", "duplicate",
+           "duplicate_normalised")
 # What decides a pair's reason beyond the config: scored chunks made under other rules must not be reused.
 RULES = f"{','.join(FILTERS)}; normalisation {text.VERSION}"
 REASONS = (None, *FILTERS)  # a reason code is an index into this; 0: the pair passed every cheap filter
@@ -39,6 +40,9 @@ class PairFilterConfig(BaseModel):
     min_script_share: float = 0.5  # letters in the side's own script / letters
     max_length_ratio: float = 3.0  # longer side / shorter side, in characters
     length_ratio_min_chars: int = 10  # shorter than this on both sides: ratio not checked
+    language_id: bool = True  # each side not confidently another language (py3langid), where it knows the language
+    min_language_confidence: float = 0.8
+    language_min_letters: int = 40  # shorter sides are not judged
 
 
 def _count(pc, column, char_class: str):
@@ -62,7 +66,8 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
         return reasons_of(corpus_reasons(pairs, source_lang, target_lang, config, Path(spill)))
 
 
-def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, spill: Path):
+def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, spill: Path,
+                   found: Counter | None = None):
     """Every pair's reason code (an index into `REASONS`; int8), for a corpus given as (source, target) batches in
     row order. Memory: the codes (a byte a pair) and one batch; the keys go to a DuckDB file in `spill`, and the
     repeats come back a batch at a time."""
@@ -71,7 +76,7 @@ def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilter
     codes = []
     with _KeyStore(spill) as keys:
         for source, target in pairs:
-            reasons, (exact, normalised) = _pair_filters(source, target, source_lang, target_lang, config)
+            reasons, (exact, normalised) = _pair_filters(source, target, source_lang, target_lang, config, found)
             codes.append(reason_codes(reasons))
             keys.add(exact, normalised)
         codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
@@ -167,7 +172,32 @@ def _texts(pa, pc, side):
     return pc.fill_null(pc.cast(side, pa.string()), "")
 
 
-def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
+def _wrong_language(pa, pc, source, target, source_lang: str, target_lang: str, config: PairFilterConfig, failed,
+                    found: Counter | None):
+    """Pairs with a side confidently in another language than its own (only pairs no earlier filter rejected are
+    read: identification is the costliest filter). `found` counts the languages read, per side."""
+    from hala_release.engines import language_id
+
+    sides = [(side, lang) for side, lang in ((source, source_lang), (target, target_lang))
+             if config.language_id and language_id.knows(lang)]
+    if not sides:
+        return pa.array([False] * len(source))
+    wrong = []
+    texts = [side.to_pylist() for side, _ in sides]
+    for row, failed_before in enumerate(pc.fill_null(failed, False).to_pylist()):
+        bad = False
+        if not failed_before:
+            for (_, lang), side_texts, name in zip(sides, texts, ("source", "target")):
+                verdict = language_id.identify(side_texts[row], config.language_min_letters)
+                if found is not None:
+                    found[f"{name}:" + ("short" if verdict is None else language_group(verdict.language))] += 1
+                bad = bad or language_id.is_other_language(verdict, lang, config.min_language_confidence)
+        wrong.append(bad)
+    return pa.array(wrong, pa.bool_())
+
+
+def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig,
+                  found: Counter | None = None):
     """Per-pair reasons for one batch and its duplicate keys (the normalised text is made once, for both)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -195,6 +225,9 @@ def _pair_filters(source, target, source_lang: str, target_lang: str, config: Pa
             in_script = _count(pc, pc.replace_substring_regex(side, _URL, ""), letter_class(lang, "re2"))
             wrong = pc.or_(wrong, pc.less(_share(pc, in_script, letters), config.min_script_share))
     checks.append(("wrong_script", wrong))
+    checks.append(("wrong_language", _wrong_language(pa, pc, source, target, source_lang, target_lang, config,
+                                                     pc.or_(pc.or_(checks[0][1], checks[1][1]),
+                                                            pc.or_(checks[2][1], wrong)), found)))
     src_len, tgt_len = pc.utf8_length(stripped[0]), pc.utf8_length(stripped[1])
     longer = pc.cast(pc.max_element_wise(src_len, tgt_len), "double")
     shorter = pc.max_element_wise(pc.cast(pc.min_element_wise(src_len, tgt_len), "double"), 1.0)

@@ -164,10 +164,22 @@ def shared_reasons(plan: dict[str, Any], config: JudgeConfig, dataset, source, t
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent shards wait here for the one that computes
         found = _read_reasons(pq, path, stamp)
         if found is None:
+            languages: Counter = Counter()
             found = corpus_reasons(_batches(dataset, source, target), config.source_lang, config.target_lang,
-                                   config.filters, work)
-            _write_reasons(pq, path, stamp, found)
+                                   config.filters, work, languages)
+            _write_reasons(pq, path, stamp, found, languages)
     return found
+
+
+def languages_found(plan: dict[str, Any]) -> dict[str, int]:
+    """The languages the cheap filters identified, per side ("source:en": n), as recorded with the reason codes."""
+    import pyarrow.parquet as pq
+
+    path = Path(plan["work_dir"]) / REASONS_FILE
+    if not path.exists():
+        return {}
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(b"hala_languages", b"{}").decode())
 
 
 def _batches(dataset, source, target):
@@ -191,12 +203,13 @@ def _read_reasons(pq, path: Path, stamp: str):
     return table.column("code").to_numpy()
 
 
-def _write_reasons(pq, path: Path, stamp: str, codes) -> None:
+def _write_reasons(pq, path: Path, stamp: str, codes, languages: Counter) -> None:
     import pyarrow as pa
 
     table = pa.table({"code": pa.array(codes, pa.int8())})
     sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata({"hala_plan": stamp}), sink)
+    metadata = {"hala_plan": stamp, "hala_languages": json.dumps(dict(sorted(languages.items())))}
+    pq.write_table(table.replace_schema_metadata(metadata), sink)
     write_atomic(path, sink.getvalue().to_pybytes())
 
 
@@ -271,7 +284,7 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, output: Path,
             f"in {plan['work_dir']}")
     splits = {"train": kept_total, "rejected": stats["rows"] - kept_total}
     counts = {**{name: filter_counts.get(name, 0) for name in FILTERS}, "judge": below, "kept": kept_total}
-    card = judge_card(config, source_ref, judge_ref, counts, scores)
+    card = judge_card(config, source_ref, judge_ref, counts, scores, languages_found(plan))
     with build_artifact(output, stage="judge", config=config.model_dump(), card=card,
                         inputs={"source": source_ref, "judge": judge_ref}, overwrite=config.overwrite,
                         started=started) as draft:

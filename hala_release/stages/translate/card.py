@@ -56,6 +56,7 @@ def translation_card(config: "TranslateConfig", source, model, stats: Counter, f
                 f"- quality gates: {gates}")),
             CardSection(title="Prompt template", markdown=f"`{template.name}`:\n\n```text\n{template.text}\n```"),
             CardSection(title="Structure kept", markdown=structure_table(stats)),
+            CardSection(title="Languages found", markdown=language_section(config, stats)),
             CardSection(title="Failures by reason", markdown=(
                 f"{stats['rows_failed']:,} of {stats['rows']:,} rows failed a gate after retries.\n\n"
                 f"| reason | count |\n|---|---|\n{failure_rows}\n\n"
@@ -108,3 +109,26 @@ def structure_table(stats: Counter) -> str:
             "blocks, inline code spans, link and image targets and math spans compared as multisets.\n\n"
             + "\n".join(lines) + f"\n\nRows rejected because their translation changed these: "
             f"{stats['rows_structure_changed']:,}.")
+
+
+def language_section(config: "TranslateConfig", stats: Counter) -> str:
+    """Which languages the identifier found in the translated texts, and what the check was."""
+    from hala_release.core.languages import display_name
+    from hala_release.engines import language_id
+
+    gates = config.gates
+    if not (gates.enabled and gates.language_id):
+        return "The language check was off for this run (`--no-quality-gates` or `gates.language_id: false`)."
+    if config.engine == "dry-run":
+        return "The dry-run engine copies its input and skips the gates: no language was checked."
+    if not language_id.knows(config.target_lang):
+        return (f"{language_id.NAME} has no label for {display_name(config.target_lang)}, so translations were not "
+                f"checked for their language (only for its script).")
+    found = {key.removeprefix("language_found_"): n for key, n in stats.items() if key.startswith("language_found_")}
+    rows = "\n".join(f"| {code} | {n:,} |" for code, n in sorted(found.items(), key=lambda item: -item[1]))
+    return (f"Each translated text of at least {gates.language_min_letters} letters was identified with "
+            f"{language_id.NAME} {language_id.version()}; a text identified as another language with probability "
+            f"{gates.min_language_confidence} or more was translated again, then rejected (`wrong_language`: "
+            f"{stats['rows_wrong_language']:,} rows). First reading of each text (macrolanguages merged, Indonesian "
+            f"with Malay); {stats['language_short']:,} texts were too short to judge.\n\n"
+            f"| language | texts |\n|---|---|\n{rows or '| none | 0 |'}")

@@ -6,8 +6,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from hala_release.core.schemas import ISSUES_COLUMN, OK_COLUMN
+from hala_release.core.languages import language_group as language_group_of
 from hala_release.core.markup import structure
-from hala_release.core.segment import join, keeps_structure, split_segments
+from hala_release.core.segment import MARKER_RE, join, keeps_structure, split_segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,12 +48,12 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
     ok = [True] * rows
     issues: list[list[str]] = [[] for _ in range(rows)]
     joined: list[list[list[str | None]]] = []  # [locator][row][text]
-    reread: list[list[list[bool]]] = []  # [locator][row][text]: the structure gate must parse the translation
+    done: list[list[list[dict | None]]] = []  # [locator][row][text]: segment translations (None: a segment failed)
     for loc, per_row in zip(schema.locators, cut):
-        out_rows, out_reread = [], []
+        out_rows, out_done = [], []
         for row, pieces_per_text in enumerate(per_row):
             texts_out: list[str | None] = []
-            texts_reread: list[bool] = []
+            texts_done: list[dict | None] = []
             for pieces, segs, _, _ in pieces_per_text:
                 translations, failed = {}, []
                 for segment in segs:
@@ -65,14 +66,15 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
                     ok[row] = False
                     issues[row].extend(f"{loc.column}: {reason}" for reason in dict.fromkeys(failed))
                     texts_out.append(None)
+                    texts_done.append(None)
                 else:
                     texts_out.append(join(pieces, translations))
-                texts_reread.append(not all(keeps_structure(seg, translations.get(seg.text, seg.text)) for seg in segs))
+                    texts_done.append(translations)
             out_rows.append(texts_out)
-            out_reread.append(texts_reread)
+            out_done.append(texts_done)
         joined.append(out_rows)
-        reread.append(out_reread)
-    _check_structure(schema, cut, joined, reread, ok, issues, translator, config)
+        done.append(out_done)
+    _check_texts(schema, cut, joined, done, ok, issues, translator, config)
 
     new_columns = []
     for loc, out_rows in zip(schema.locators, joined):
@@ -88,56 +90,85 @@ def translate_table(table: "pa.Table", schema: "Schema", translator: "SegmentTra
     return table.append_column(ISSUES_COLUMN, pa.array(issues, type=pa.list_(pa.string())))
 
 
-def _check_structure(schema, cut, joined, reread, ok: list[bool], issues: list[list[str]], translator,
-                     config) -> None:
-    """The whole-row structure gate: each translated text must hold the source's code blocks, inline code, link
-    targets and math, as a multiset (a model can move, drop, duplicate or invent markup across segments, which no
-    segment's own marker check sees). A translation that provably keeps them (`keeps_structure`) is not parsed
-    again. A text that differs is translated again (fresh samples, as gate retries
-    are); one still different marks its row `structure_changed`. Counts per kind go to the stats for the card."""
-    from hala_release.core.markup import KINDS, kept_counts
+def _text_problems(pieces, segs, items, translations: dict, text_out: str, config, language_check) -> tuple[list[str], Counter]:
+    """Whole-text checks of one translation: its structure (and the structure found), and its language."""
+    from hala_release.engines import language_id
 
+    problems = []
+    if all(keeps_structure(seg, translations[seg.text]) for seg in segs):
+        found = items  # provably unchanged: not parsed again
+    else:
+        found = structure(text_out)
+        if config.gates.structure and found != items:
+            problems.append("structure_changed")
+    if language_check is not None:
+        prose = " ".join(MARKER_RE.sub(" ", translations[seg.text]) for seg in segs)
+        verdict = language_id.identify(prose, config.gates.language_min_letters)
+        language_check.append(verdict)
+        if language_id.is_other_language(verdict, config.target_lang, config.gates.min_language_confidence):
+            problems.append("wrong_language")
+    return problems, found
+
+
+def _check_texts(schema, cut, joined, done, ok: list[bool], issues: list[list[str]], translator, config) -> None:
+    """Checks over each whole translated text, which no segment's own gates can make:
+    - structure: the text must hold the source's code blocks, inline code, link targets and math, as a multiset (a
+      model can move, drop, duplicate or invent markup across segments). A translation that provably keeps them
+      (`keeps_structure`) is not parsed again;
+    - language (with `gates.language_id`, for a target the identifier knows): the translated prose must not be,
+      confidently, another language.
+    A text that fails is translated again (fresh samples, as gate retries are); one still failing marks its row with
+    the reason. Counts per kind and the languages found go to the stats for the card."""
+    from hala_release.core.markup import KINDS, kept_counts
+    from hala_release.engines import language_id
+
+    judge_language = (config.gates.enabled and config.gates.language_id and not translator.engine.identity
+                      and language_id.knows(config.target_lang))  # dry-run skips the gates
+    verdicts: list = []
     source_items: list[Counter] = [Counter() for _ in ok]
     output_items: list[Counter] = [Counter() for _ in ok]
-    changed = []  # (locator, row, text) whose translation changed the structure
+    failing: dict[tuple[int, int, int], list[str]] = {}  # (locator, row, text) -> problems
     for number, (per_row, out_rows) in enumerate(zip(cut, joined)):
         for row, (pieces_per_text, texts_out) in enumerate(zip(per_row, out_rows)):
-            for index, ((_, _, source, items), text_out) in enumerate(zip(pieces_per_text, texts_out)):
+            for index, ((pieces, segs, _, items), text_out) in enumerate(zip(pieces_per_text, texts_out)):
                 source_items[row].update(items)
                 if text_out is None:
                     continue
-                found = structure(text_out) if reread[number][row][index] and text_out != source else items
-                if config.gates.structure and found != items:
-                    changed.append((number, row, index))
+                problems, found = _text_problems(pieces, segs, items, done[number][row][index], text_out, config,
+                                                 verdicts if judge_language else None)
+                if problems:
+                    failing[number, row, index] = problems
                 else:
                     output_items[row].update(found)
     for attempt in range(1, config.max_retries + 1):
-        if not changed:
+        if not failing:
             break
-        segs = [seg for number, row, index in changed for seg in cut[number][row][index][1]]
+        segs = [seg for number, row, index in failing for seg in cut[number][row][index][1]]
         outcomes = iter(translator.retry(segs, attempt))
-        still = []
-        for number, row, index in changed:
+        still = {}
+        for (number, row, index), problems in failing.items():
             pieces, text_segments, _, items = cut[number][row][index]
             translations = {seg.text: outcome.text for seg, outcome in zip(text_segments, outcomes)}
             if None in translations.values():
-                still.append((number, row, index))
+                still[number, row, index] = problems
                 continue
             text_out = join(pieces, translations)
-            found = structure(text_out)
-            if found != items:
-                still.append((number, row, index))
+            problems, found = _text_problems(pieces, text_segments, items, translations, text_out, config,
+                                             [] if judge_language else None)
+            if problems:
+                still[number, row, index] = problems
             else:
                 joined[number][row][index] = text_out
                 output_items[row].update(found)
-        changed = still
-    for number, row, index in changed:
+        failing = still
+    for (number, row, index), problems in failing.items():
         joined[number][row][index] = None
         ok[row] = False
-        issue = f"{schema.locators[number].column}: structure_changed"
-        if issue not in issues[row]:
-            issues[row].append(issue)
-            translator.failures["structure_changed"] += 1
+        for problem in problems:
+            issue = f"{schema.locators[number].column}: {problem}"
+            if issue not in issues[row]:
+                issues[row].append(issue)
+                translator.failures[problem] += 1
     stats = translator.stats
     for row, row_ok in enumerate(ok):
         counts = kept_counts(source_items[row], output_items[row] if row_ok else Counter())
@@ -146,4 +177,7 @@ def _check_structure(schema, cut, joined, reread, ok: list[bool], issues: list[l
             stats[f"structure_kept_{kind}"] += counts[kind][1]
             if not row_ok:
                 stats[f"structure_rejected_{kind}"] += counts[kind][0]
-    stats["rows_structure_changed"] += len({row for _, row, _ in changed})
+    stats["rows_structure_changed"] += len({row for (_, row, _), p in failing.items() if "structure_changed" in p})
+    stats["rows_wrong_language"] += len({row for (_, row, _), p in failing.items() if "wrong_language" in p})
+    for verdict in verdicts:  # first reading of each translated text
+        stats["language_short" if verdict is None else f"language_found_{language_group_of(verdict.language)}"] += 1

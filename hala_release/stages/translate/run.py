@@ -223,6 +223,10 @@ def _summary_stats(stats: Counter, failures: Counter) -> dict[str, Any]:
         "structure": {kind: {"source": stats[f"structure_source_{kind}"], "kept": stats[f"structure_kept_{kind}"],
                              "in_rejected": stats[f"structure_rejected_{kind}"]} for kind in KINDS},
         "rows_structure_changed": stats["rows_structure_changed"],
+        "rows_wrong_language": stats["rows_wrong_language"],
+        "languages_found": {key.removeprefix("language_found_"): value for key, value in sorted(stats.items())
+                            if key.startswith("language_found_")},
+        "texts_too_short_for_language_id": stats["language_short"],
         "tokens_per_second": round(stats["generated_tokens"] / seconds, 1),
         "rows_per_second": round(stats["rows"] / seconds, 1),
     }
