@@ -17,6 +17,7 @@ from hala_release.core.languages import language_group
 
 NAME = "py3langid"
 _LETTER = re.compile(r"[^\W\d_]")
+SAMPLE_CHARS = 600  # a long text is judged on its first and last 600 characters (the cost grows with its bytes)
 
 
 class Verdict(NamedTuple):
@@ -46,7 +47,10 @@ def knows(code: str) -> bool:
 
 
 def identify(text: str, min_letters: int) -> Verdict | None:
-    """The most likely language of `text`, or None when it has fewer than `min_letters` letters."""
+    """The most likely language of `text` (of its start and end, for a long one), or None when it has fewer than
+    `min_letters` letters."""
+    if len(text) > 2 * SAMPLE_CHARS:
+        text = f"{text[:SAMPLE_CHARS]} {text[-SAMPLE_CHARS:]}"  # where a model drifts into another language shows
     if len(_LETTER.findall(text)) < min_letters:
         return None
     label, confidence = _identifier().classify(text)
