@@ -21,9 +21,6 @@ from collections import Counter
 from functools import lru_cache
 from typing import NamedTuple
 
-# A text needs the parser only if it holds something plain line rules cannot read: code (backticks, tildes,
-# indentation), math (dollars, backslashes), links and HTML (brackets, angle brackets, entities), tables (pipes) or
-# front matter. Anything else (prose, headings, lists, quotes, emphasis, bare URLs) is read line by line.
 # A text needs the parser only if it holds something plain line rules cannot read. Each test below is the least
 # that the construct needs: two backticks (a code span or fence), two dollars (math), a backslash (escapes, LaTeX),
 # `<` before a letter, `/`, `!` or `?` (HTML, autolinks), `](`, `][`, `]:` or `[^` (links, references, footnotes), a
