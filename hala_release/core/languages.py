@@ -51,6 +51,7 @@ def _closest(text: str) -> str:
     return f" (did you mean {found.to_tag()}, {found.display_name()}?)"
 
 
+@lru_cache(maxsize=1024)
 def language_group(code: str) -> str:
     """The language a language-identification label counts as: its macrolanguage where it has one (Egyptian `arz`
     and Moroccan `ary` are Arabic, `pes` Persian, `swh` Swahili), and Indonesian with Malay (`id` -> `ms`: no
