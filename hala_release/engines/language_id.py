@@ -69,3 +69,11 @@ def is_other_language(verdict: Verdict | None, code: str, min_confidence: float)
 def record(min_confidence: float, min_letters: int) -> dict:
     """What the provenance and card say about the check (like a model's pin)."""
     return {"identifier": NAME, "version": version(), "min_confidence": min_confidence, "min_letters": min_letters}
+
+
+def found_row(label: str, code: str, counts: dict[str, int]) -> str:
+    """A card table row: the languages read for texts meant to be `code`, most frequent first (or why none)."""
+    if not knows(code):
+        return f"| {label} | not checked: {NAME} has no label for it |"
+    shown = ", ".join(f"{lang} {n:,}" for lang, n in sorted(counts.items(), key=lambda item: -item[1]))
+    return f"| {label} | {shown or 'none read'} |"

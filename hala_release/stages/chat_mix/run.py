@@ -322,13 +322,9 @@ def _languages_section(config: ChatMixConfig, languages: list[str], found: Count
 
     if not config.language_id:
         return "The language check was off for this run."
-    lines = []
-    for language in languages:
-        if not language_id.knows(language):
-            lines.append(f"| {language} | not checked: {language_id.NAME} has no label for it |")
-            continue
-        read = sorted(((code, n) for (lang, code), n in found.items() if lang == language), key=lambda item: -item[1])
-        lines.append(f"| {language} | {', '.join(f'{code} {n:,}' for code, n in read) or 'none read'} |")
+    lines = [language_id.found_row(language, language,
+                                   {code: n for (lang, code), n in found.items() if lang == language})
+             for language in languages]
     return (f"The user turns of each conversation were identified with {language_id.NAME} {language_id.version()} "
             f"(at least {config.language_min_letters} letters; `short` counts the others); a conversation whose user "
             f"turns are another language with probability {config.min_language_confidence} or more is left out "

@@ -88,14 +88,9 @@ def _languages_section(config: "JudgeConfig", languages: dict[str, int]) -> str:
     filters = config.filters
     if not filters.language_id:
         return "The language filter was off for this run."
-    lines = []
-    for side, code in (("source", config.source_lang), ("target", config.target_lang)):
-        found = {key.split(":", 1)[1]: n for key, n in languages.items() if key.startswith(side + ":")}
-        if not language_id.knows(code):
-            lines.append(f"| {side} ({code}) | not checked: {language_id.NAME} has no label for it |")
-            continue
-        shown = ", ".join(f"{lang} {n:,}" for lang, n in sorted(found.items(), key=lambda item: -item[1]))
-        lines.append(f"| {side} ({code}) | {shown or 'none read'} |")
+    lines = [language_id.found_row(f"{side} ({code})", code, {key.split(":", 1)[1]: n for key, n in languages.items()
+                                                              if key.startswith(side + ":")})
+             for side, code in (("source", config.source_lang), ("target", config.target_lang))]
     return (f"Each side of every pair that passed the earlier filters was identified with {language_id.NAME} "
             f"{language_id.version()} (sides of at least {filters.language_min_letters} letters; `short` counts the "
             f"others); a side identified as another language with probability {filters.min_language_confidence} or "
