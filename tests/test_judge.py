@@ -1,6 +1,7 @@
 """The judge stage: cheap filters with counters, scores from real next-token probabilities, threshold, resume."""
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -175,6 +176,8 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     assert prov.inputs["judge"]["pin"] in text and prov.inputs["source"]["pin"] in text
     assert prov.timings["total"] >= prov.timings["judge_chunks"] > 0  # the whole run, not only the write
     assert "Answer with exactly one word: ACCEPT or REJECT." in text
+    assert "## Languages found" in text and re.search(r"\| target \(ar\) \|[^|\n]* ar \d", text)
+    assert prov.stats["language_identifier"]["screen"] == "pycld2"
 
 
 @pytest.mark.parametrize("argv, code, fragment", [

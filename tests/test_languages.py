@@ -170,8 +170,24 @@ def _two(language: str) -> str:
 def test_language_identification_per_language(target, written_in, rejected):
     from hala_release.engines import language_id
 
-    verdict = language_id.identify(_two(written_in), 40)
-    assert language_id.is_other_language(verdict, target, 0.8) is rejected, verdict
+    plain, screened = language_id.identify(_two(written_in), 40), language_id.identify(_two(written_in), 40, target)
+    assert language_id.is_other_language(plain, target, 0.8) is rejected, plain  # py3langid alone
+    assert language_id.is_other_language(screened, target, 0.8) is rejected, screened  # as the stages call it
+
+
+def test_the_fast_screen_only_ever_accepts():
+    """pycld2 may confirm the expected language; it never rejects: anything it does not confirm goes to
+    py3langid (mixed text, another language, text CLD2 refuses)."""
+    from hala_release.engines import language_id
+
+    assert language_id._screen(_two("fr"), "fr").language == "fr"
+    assert language_id._screen(_two("ur"), "ur") is not None and language_id._screen(_two("ur"), "ar") is None
+    assert language_id._screen(_two("en"), "fr") is None
+    assert language_id._screen(f"{_two('fr')} {_two('en')}", "fr") is None  # half English: py3langid decides
+    assert language_id._screen(_two("fr").replace(" ", "\x00", 1), "fr") is None  # CLD2 refuses a NUL
+    assert language_id.identify(_two("en"), 40, "fr").language == "en"  # py3langid's reading
+    record = language_id.record(0.8, 40)
+    assert record["identifier"] == "py3langid" and record["screen"] == "pycld2" and record["screen_version"]
 
 
 def test_indonesian_and_malay_are_one_group_and_short_texts_are_not_judged():
@@ -208,7 +224,9 @@ def test_translate_rejects_output_in_another_language(target, output, rejected, 
     else:
         assert split_rows(tmp_path / "out", "train")[0][f"text_{target}"] == answer
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "## Languages found" in card and "py3langid" in card
+    assert "## Languages found" in card and "py3langid" in card and "pycld2" in card
+    stats = json.loads((tmp_path / "out" / "hala_provenance.json").read_text())["stats"]
+    assert stats["language_identifier"]["min_confidence"] == 0.8 and stats["rows_wrong_language"] == int(rejected)
 
 
 def test_judge_filters_pairs_with_a_side_in_another_language():
@@ -243,3 +261,5 @@ def test_chat_mix_leaves_out_conversations_in_another_language(tmp_path, capsys)
     card = (tmp_path / "out" / "README.md").read_text()
     assert "| orca-ar | openorca (Open-Orca/OpenOrca) | 2 | 0 | 0 | 0 | 1 |" in card
     assert "## Languages found" in card and "| ar | ar 2, fa 1 |" in card
+    stats = json.loads((tmp_path / "out" / "hala_provenance.json").read_text())["stats"]
+    assert stats["language_identifier"]["screen"] == "pycld2"

@@ -100,7 +100,7 @@ class LanguageCheck:
         if not self.config.language_id or not self.language_id.knows(language):
             return False
         said = " ".join(m["content"] for m in messages if m["role"] == "user")
-        verdict = self.language_id.identify(said, self.config.language_min_letters)
+        verdict = self.language_id.identify(said, self.config.language_min_letters, language)
         self.found[language, "short" if verdict is None else language_group(verdict.language)] += 1
         return self.language_id.is_other_language(verdict, language, self.config.min_language_confidence)
 
@@ -275,6 +275,11 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
             draft.card.splits = {name: rows for name, rows in (("train", chosen.train), ("test", chosen.test)) if rows}
             draft.stats.update(examples=examples, train=chosen.train, test=chosen.test, groups=chosen.groups,
                                largest_group=chosen.largest_group, counts=counted)
+            if config.language_id:
+                from hala_release.engines import language_id
+
+                draft.stats["language_identifier"] = language_id.record(config.min_language_confidence,
+                                                                        config.language_min_letters)
     return {"output": str(output), "train": chosen.train, "test": chosen.test, "counts": counted}
 
 
@@ -325,8 +330,9 @@ def _languages_section(config: ChatMixConfig, languages: list[str], found: Count
     lines = [language_id.found_row(language, language,
                                    {code: n for (lang, code), n in found.items() if lang == language})
              for language in languages]
-    return (f"The user turns of each conversation were identified with {language_id.NAME} {language_id.version()} "
+    return (f"The user turns of each conversation were identified with {language_id.described()} "
             f"(at least {config.language_min_letters} letters; `short` counts the others); a conversation whose user "
             f"turns are another language with probability {config.min_language_confidence} or more is left out "
-            f"(`wrong_language` above). Macrolanguages are merged, Indonesian with Malay.\n\n"
+            f"(`wrong_language` above). Macrolanguages are merged, Indonesian with Malay. "
+            f"{language_id.screen_note()}\n\n"
             "| conversations in | languages read |\n|---|---|\n" + "\n".join(lines))

@@ -91,8 +91,9 @@ def _languages_section(config: "JudgeConfig", languages: dict[str, int]) -> str:
     lines = [language_id.found_row(f"{side} ({code})", code, {key.split(":", 1)[1]: n for key, n in languages.items()
                                                               if key.startswith(side + ":")})
              for side, code in (("source", config.source_lang), ("target", config.target_lang))]
-    return (f"Each side of every pair that passed the earlier filters was identified with {language_id.NAME} "
-            f"{language_id.version()} (sides of at least {filters.language_min_letters} letters; `short` counts the "
+    return (f"Each side of every pair that passed the earlier filters was identified with "
+            f"{language_id.described()} (sides of at least {filters.language_min_letters} letters; `short` counts the "
             f"others); a side identified as another language with probability {filters.min_language_confidence} or "
-            f"more rejects the pair (`wrong_language`). Macrolanguages are merged, Indonesian with Malay.\n\n"
+            f"more rejects the pair (`wrong_language`). Macrolanguages are merged, Indonesian with Malay. "
+            f"{language_id.screen_note()}\n\n"
             "| side | languages read |\n|---|---|\n" + "\n".join(lines))

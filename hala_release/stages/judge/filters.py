@@ -188,7 +188,7 @@ def _wrong_language(pa, pc, source, target, source_lang: str, target_lang: str, 
         bad = False
         if not failed_before:
             for (_, lang), side_texts, name in zip(sides, texts, ("source", "target")):
-                verdict = language_id.identify(side_texts[row], config.language_min_letters)
+                verdict = language_id.identify(side_texts[row], config.language_min_letters, lang)
                 if found is not None:
                     found[f"{name}:" + ("short" if verdict is None else language_group(verdict.language))] += 1
                 bad = bad or language_id.is_other_language(verdict, lang, config.min_language_confidence)

@@ -303,6 +303,11 @@ def assemble(config: JudgeConfig, plan, source_ref, judge_ref, output: Path,
         score_histogram(scores, config.threshold, draft.path / "judge_scores.png")
         draft.stats.update(counts=counts, judged=len(scores), pairs_per_second=round(
             len(scores) / max(stats["seconds"], 1e-9), 1))
+        if config.filters.language_id:
+            from hala_release.engines import language_id
+
+            draft.stats["language_identifier"] = language_id.record(config.filters.min_language_confidence,
+                                                                    config.filters.language_min_letters)
         draft.timings["judge_chunks"] = round(stats["seconds"], 3)
     shutil.rmtree(plan["work_dir"], ignore_errors=True)
     return {"output": str(output), "counts": counts, "judged": len(scores)}

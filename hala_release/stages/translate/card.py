@@ -127,8 +127,9 @@ def language_section(config: "TranslateConfig", stats: Counter) -> str:
     found = {key.removeprefix("language_found_"): n for key, n in stats.items() if key.startswith("language_found_")}
     rows = "\n".join(f"| {code} | {n:,} |" for code, n in sorted(found.items(), key=lambda item: -item[1]))
     return (f"Each translated text of at least {gates.language_min_letters} letters was identified with "
-            f"{language_id.NAME} {language_id.version()}; a text identified as another language with probability "
+            f"{language_id.described()}; a text identified as another language with probability "
             f"{gates.min_language_confidence} or more was translated again, then rejected (`wrong_language`: "
             f"{stats['rows_wrong_language']:,} rows). First reading of each text (macrolanguages merged, Indonesian "
-            f"with Malay); {stats['language_short']:,} texts were too short to judge.\n\n"
+            f"with Malay); {stats['language_short']:,} texts were too short to judge. "
+            f"{language_id.screen_note()}\n\n"
             f"| language | texts |\n|---|---|\n{rows or '| none | 0 |'}")

@@ -103,7 +103,7 @@ def _text_problems(pieces, segs, items, translations: dict, text_out: str, confi
             problems.append("structure_changed")
     if language_check is not None:
         prose = " ".join(MARKER_RE.sub(" ", translations[seg.text]) for seg in segs)
-        verdict = language_id.identify(prose, config.gates.language_min_letters)
+        verdict = language_id.identify(prose, config.gates.language_min_letters, config.target_lang)
         language_check.append(verdict)
         if language_id.is_other_language(verdict, config.target_lang, config.gates.min_language_confidence):
             problems.append("wrong_language")

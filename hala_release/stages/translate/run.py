@@ -199,6 +199,11 @@ def assemble(config: TranslateConfig, plan: dict[str, Any], source, model, outpu
                         "failures by reason in %s", output / "README.md")
         draft.card.sample_records = writers.samples
         draft.stats.update(_summary_stats(stats, failures))
+        if stats["language_short"] or any(key.startswith("language_found_") for key in stats):
+            from hala_release.engines import language_id
+
+            draft.stats["language_identifier"] = language_id.record(config.gates.min_language_confidence,
+                                                                    config.gates.language_min_letters)
         draft.timings["translate_chunks"] = round(stats["seconds"], 3)
     shutil.rmtree(plan["work_dir"], ignore_errors=True)
     return {"output": str(output), **_summary_stats(stats, failures)}
