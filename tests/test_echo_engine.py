@@ -46,6 +46,18 @@ def test_echo_answers_are_checked_by_the_gates(tmp_path, capsys):
 def test_echo_reads_the_segment_from_the_prompt():
     engine = make_engine("echo")
     request = Request([{"role": "user", "content": "Translate: Keep ⟦0⟧ here."}], "Keep ⟦0⟧ here.")
-    assert engine.generate([request], Sampling())[0].text == "زججط ⟦0⟧ دجعج."  # letters mapped, marker kept
+    answer = engine.generate([request], Sampling())[0].text
+    assert answer == echo_text("Keep ⟦0⟧ here.") and answer.endswith(".") and " ⟦0⟧ " in answer  # marker kept
+    assert answer.split(" ⟦0⟧ ")[0] == echo_text("KEEP") != echo_text("here")  # words by checksum, case aside
+    assert all("\u0600" <= letter <= "\u06ff" for letter in answer.replace(" ⟦0⟧ ", "").rstrip("."))
     with pytest.raises(HalaError, match="could not find the segment in the prompt"):
         engine.generate([Request([{"role": "user", "content": "Translate."}], "Keep")], Sampling())
+
+
+def test_echo_answers_read_as_arabic():
+    """Real Arabic words, so the language check takes its normal path (the screen), as for a good translation."""
+    from hala_release.engines import language_id
+
+    english = ("The weather is pleasant today, so we will walk to the market together. Please bring your "
+               "umbrella because the forecast says it may rain this evening.")
+    assert language_id._screen(echo_text(english), "ar") is not None

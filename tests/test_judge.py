@@ -76,6 +76,23 @@ def test_duplicates_are_found_across_batches_out_of_core(tmp_path):
     assert list(spill.iterdir()) == []
 
 
+def test_worker_processes_give_the_same_codes_and_languages(tmp_path):
+    """The filters of successive batches run in forked workers (each batch sent compacted, results in order): the
+    codes, the repeats across batches and the languages found equal one process's."""
+    rows = read_sample("opus100-ar-en")
+    en = pa.chunked_array([pa.array([r["translation"]["en"] for r in rows])])  # a mapped column is chunked
+    ar = pa.chunked_array([pa.array([r["translation"]["ar"] for r in rows])])
+
+    def run(workers):
+        found = Counter()
+        batches = ((en.slice(start, 7), ar.slice(start, 7)) for start in range(0, len(rows), 7))
+        codes = corpus_reasons(batches, "en", "ar", PairFilterConfig(), tmp_path / str(workers), found, workers)
+        return reasons_of(codes).to_pylist(), found
+
+    one, two = run(1), run(2)
+    assert one == two and "duplicate_normalised" in one[0] and one[1]["target:ar"] > 0
+
+
 def test_repeats_beyond_the_duplicate_keys_memory_budget(tmp_path, monkeypatch):
     """More repeats than DuckDB's budget holds (here every pair after the first three) are streamed back a batch at
     a time, not fetched whole (that ran out of memory): a big corpus full of repeats still gets its verdicts."""

@@ -196,6 +196,9 @@ def test_indonesian_and_malay_are_one_group_and_short_texts_are_not_judged():
     assert not language_id.is_other_language(language_id.Verdict("ms", 0.99), "id", 0.8)
     assert not language_id.is_other_language(language_id.Verdict("arz", 0.99), "ar", 0.8)
     assert language_id.identify("Merci beaucoup.", 40) is None
+    for letters in (39, 40):  # letters among digits, punctuation and spaces; 40 is the threshold
+        text = " 1, ".join(["مرحبا"] * (letters // 5) + ["abcd"[:letters % 5]]) + " 2024!"
+        assert (language_id.identify(text, 40) is None) is (letters < 40), text
 
 
 def _answering(monkeypatch, answers: dict[str, str]):

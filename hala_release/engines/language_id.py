@@ -21,7 +21,6 @@ from typing import NamedTuple
 from hala_release.core.languages import language_group
 
 NAME = "py3langid"
-_LETTER = re.compile(r"[^\W\d_]")
 # A long text is judged on its first and last 100 characters: py3langid's cost grows with the bytes it reads, and
 # 100-300 characters is where it is already about 98% right; the end is where a model drifting into another
 # language shows.
@@ -63,12 +62,18 @@ def identify(text: str, min_letters: int, expected: str | None = None) -> Verdic
     confirms that language (`_screen`). Cached: system prompts and other repeated texts are read once."""
     if len(text) > 2 * SAMPLE_CHARS:
         text = f"{text[:SAMPLE_CHARS]} {text[-SAMPLE_CHARS:]}"
-    if len(_LETTER.findall(text)) < min_letters:
+    if not _letters_at_least(min_letters).match(text):
         return None
     if expected is not None and (confirmed := _screen(text, expected)) is not None:
         return confirmed
     label, confidence = _identifier().classify(text)
     return Verdict(label, float(confidence))
+
+
+@lru_cache(maxsize=8)
+def _letters_at_least(count: int) -> re.Pattern:
+    """Matches a text with at least `count` letters, stopping at the count-th (counting them all costs 5-10x more)."""
+    return re.compile(r"[\W\d_]*(?:[^\W\d_][\W\d_]*){%d}" % count)
 
 
 def _screen(text: str, expected: str) -> Verdict | None:

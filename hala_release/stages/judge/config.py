@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hala_release.core.languages import LanguageCode
 from hala_release.stages.judge.filters import PairFilterConfig
 
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "batch_size", "overwrite", "push_to_hub",
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "filter_workers", "batch_size", "overwrite", "push_to_hub",
                    "threshold", "tensor_parallel_size", "executor", "ray_address", "ray_workers",
                    "ray_gpus_per_worker", "ray_cpus_per_worker"}
 
@@ -44,6 +44,9 @@ class JudgeConfig(BaseModel):
     num_shards: int = Field(1, description="Split the chunks among N jobs.")
     shard_index: int = Field(0, description="Which of the N shards this job runs.")
     workers: int = Field(1, description="Local worker processes for the chunks.")
+    filter_workers: int | None = Field(None, description=(
+        "Processes for the rule filters' one pass over the corpus (default: one per CPU core, at most 8, for a "
+        "corpus of more than one batch of 65,536 pairs; else 1)."))
     executor: str = Field("local", description="local or ray.")
     ray_address: str | None = Field(None, description="Ray cluster address (default: start a local Ray).")
     ray_workers: int = Field(1, description="Ray workers, each holding one judge engine.")

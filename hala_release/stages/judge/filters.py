@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -67,22 +68,75 @@ def filter_reasons(source, target, source_lang: str, target_lang: str, config: P
 
 
 def corpus_reasons(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, spill: Path,
-                   found: Counter | None = None):
+                   found: Counter | None = None, workers: int = 1):
     """Every pair's reason code (an index into `REASONS`; int8), for a corpus given as (source, target) batches in
-    row order. Memory: the codes (a byte a pair) and one batch; the keys go to a DuckDB file in `spill`, and the
-    repeats come back a batch at a time."""
+    row order. Memory: the codes (a byte a pair) and a batch per worker; the keys go to a DuckDB file in `spill`,
+    and the repeats come back a batch at a time. With `workers` > 1 the per-pair filters of successive batches run
+    in that many forked processes (the filters are pure Python and Arrow per pair; only the repeats need the whole
+    corpus, and those stay here)."""
     import numpy as np
 
     codes = []
-    with _KeyStore(spill) as keys:
-        for source, target in pairs:
-            reasons, (exact, normalised) = _pair_filters(source, target, source_lang, target_lang, config, found)
-            codes.append(reason_codes(reasons))
+    with _filtered(pairs, source_lang, target_lang, config, workers) as batches, _KeyStore(spill) as keys:
+        for batch_codes, (exact, normalised), batch_found in batches:
+            codes.append(batch_codes)
             keys.add(exact, normalised)
+            if found is not None:
+                found.update(batch_found)
         codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
         for kinds, rows in keys.repeats():
             _mark_repeats(codes, kinds, rows)
     return codes
+
+
+def _filter_batch(source, target, source_lang: str, target_lang: str, config: PairFilterConfig):
+    """One batch's reason codes, duplicate keys and languages found (what a worker sends back: small arrays)."""
+    found: Counter = Counter()
+    reasons, keys = _pair_filters(source, target, source_lang, target_lang, config, found)
+    return reason_codes(reasons), keys, found
+
+
+@contextmanager
+def _filtered(pairs, source_lang: str, target_lang: str, config: PairFilterConfig, workers: int):
+    """The batches' `_filter_batch` results in order: here, or from a pool of forked processes that keeps at most
+    two batches per worker in flight (each sent compacted: a slice of a mapped column would otherwise carry
+    every buffer of the column with it)."""
+    if workers <= 1:
+        yield (_filter_batch(source, target, source_lang, target_lang, config) for source, target in pairs)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pyarrow as pa
+
+    _warm(source_lang, target_lang, config)  # children inherit the loaded model and character classes
+
+    def results(pool):
+        pending: deque = deque()
+        for source, target in pairs:
+            compact = [pa.concat_arrays(side.chunks if isinstance(side, pa.ChunkedArray) else [side])
+                       for side in (source, target)]
+            pending.append(pool.submit(_filter_batch, *compact, source_lang, target_lang, config))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield results(pool)
+
+
+def _warm(source_lang: str, target_lang: str, config: PairFilterConfig) -> None:
+    """Load what every batch needs once, before forking."""
+    from hala_release.engines import language_id
+
+    for lang in (source_lang, target_lang):
+        if letter_ranges(lang):
+            letter_class(lang, "re2")
+        if config.language_id:
+            language_id.knows(lang)
+    text.normalise("")
 
 
 def _mark_repeats(codes, kinds, rows) -> None:

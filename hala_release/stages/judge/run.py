@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from array import array
@@ -166,9 +167,15 @@ def shared_reasons(plan: dict[str, Any], config: JudgeConfig, dataset, source, t
         if found is None:
             languages: Counter = Counter()
             found = corpus_reasons(_batches(dataset, source, target), config.source_lang, config.target_lang,
-                                   config.filters, work, languages)
+                                   config.filters, work, languages, _filter_workers(config, len(source)))
             _write_reasons(pq, path, stamp, found, languages)
     return found
+
+
+def _filter_workers(config: JudgeConfig, pairs: int) -> int:
+    if config.filter_workers is not None:
+        return max(1, config.filter_workers)
+    return min(len(os.sched_getaffinity(0)), 8) if pairs > BATCH_ROWS else 1
 
 
 def languages_found(plan: dict[str, Any]) -> dict[str, int]:
