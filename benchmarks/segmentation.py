@@ -2,6 +2,7 @@
 same rows in one run, and the CommonMark parser's share of the time. Prints figures, asserts nothing:
 
     git worktree add --detach /tmp/hala-before <revision>
+    cp hala_release/engines/echo.py /tmp/hala-before/hala_release/engines/  # same answers in both trees
     .venv/bin/python benchmarks/segmentation.py --before /tmp/hala-before [--rows 10000] [--repeats 2]
 
 Rows: Open-Orca-shaped (`translate.unique_rows`: mostly prose, some markdown and code) and SCP-116K-shaped (the
