@@ -15,7 +15,7 @@ import typer
 
 from hala_release import __version__
 from hala_release.cli_options import command
-from hala_release.core.errors import HalaError, as_user_error
+from hala_release.core.errors import HalaError, UsageError, as_user_error
 from hala_release.hub.options import (LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions,
                                       PushSpaceOptions)
 from hala_release.hub.submit import SubmitOptions
@@ -394,14 +394,19 @@ app.add_typer(pipeline_app, name="pipeline", epilog=_example("hala-release pipel
 @command(pipeline_app, "run", PipelineRunOptions, epilog=_example(
     "hala-release pipeline run recipes/tiny.yaml --output-dir ./runs/tiny",
     "hala-release pipeline run recipes/hala.yaml --dry-run --push-to-hub my-org",
+    "hala-release pipeline run recipes/tiny.yaml --dry-run --calibrate 8 --tokens-per-second 2500",
     "hala-release pipeline run recipes/tiny.yaml --push-to-hub my-org --from chat"))
 def pipeline_run(options: PipelineRunOptions) -> None:
     """Run a recipe's stages in order; a stage whose artifact exists with the same config and input pins is skipped."""
     from hala_release.pipeline.run import explain, run_pipeline, summary_lines
 
     if options.dry_run:
-        typer.echo("\n".join(explain(options.recipe, output_dir=options.output_dir, push_to_hub=options.push_to_hub)))
+        typer.echo("\n".join(explain(options.recipe, output_dir=options.output_dir, push_to_hub=options.push_to_hub,
+                                     calibrate=options.calibrate, tokens_per_second=options.tokens_per_second,
+                                     echo=typer.echo)))
         return
+    if options.calibrate or options.tokens_per_second:
+        raise UsageError("--calibrate and --tokens-per-second price a run before it starts: add --dry-run")
     run = run_pipeline(options.recipe, output_dir=options.output_dir, push_to_hub=options.push_to_hub,
                        from_stage=options.from_stage, only=options.only, private=options.private, echo=typer.echo)
     typer.echo("")

@@ -136,6 +136,51 @@ def test_tiny_dry_run_counts_sample_rows(monkeypatch, tmp_path, capsys):
     assert sum(line[:3].strip().rstrip(".").isdigit() for line in lines) == len(load_plan(TINY).stages)
 
 
+def test_dry_run_says_how_to_get_hours_and_prices_tokens_at_a_given_rate(monkeypatch, tmp_path, capsys):
+    _no_downloads(monkeypatch)
+    text = "\n".join(explain(TINY, output_dir=tmp_path / "tiny"))
+    assert "hours: add --calibrate N" in text and "dry run: nothing was run or downloaded" in text
+    text = "\n".join(explain(TINY, output_dir=tmp_path / "tiny", tokens_per_second=100))
+    tokens = load_plan(TINY).get("openorca-ar").spec.estimate.tokens_per_row * 34  # the recipe's estimate, 34 rows
+    assert f"openorca-ar (translate): 34 rows, {tokens:,.0f} tokens to generate (the recipe's estimate), " \
+           f"{tokens / 100 / 3600:.3g} GPU-hours at 100 tokens/s per engine" in text
+    code, _, err = _run(capsys, "pipeline", "run", TINY, "--calibrate", "2")
+    assert code == 2 and "add --dry-run" in err
+
+
+def test_calibrate_times_each_generating_stage_with_stand_ins(tmp_path, capsys):
+    """Each translate/judge stage runs on N rows with its own engine; a model no run has built is stood in for by
+    the model it starts from; the hours follow from the measured rates; nothing is built in the output folder."""
+    recipe = _write(tmp_path / "plan.yaml", {"name": "plan", "version": "v1", "stages": {
+        "base": {"uses": "tiny-model", "with": {"arch": "llama", "layers": 2}},
+        "data": {"uses": "sample-data", "with": {"name": "openorca"}},
+        "opus": {"uses": "sample-data", "with": {"name": "opus100-ar-en"}},
+        "tuned": {"uses": "train", "with": {"recipe": str(REPO / "recipes/train/tiny-translator.yaml"),
+                                            "model_name_or_path": "${stages.base.output}",
+                                            "dataset_name": "${stages.opus.output}"}},
+        "translated": {"uses": "translate", "with": {"source": "${stages.data.output}", "model": "${stages.tuned.output}",
+                                                     "engine": "transformers", "max_tokens": 4, "max_retries": 0,
+                                                     "gates": {"enabled": False}}},
+        "judged": {"uses": "judge", "with": {"source": "${stages.opus.output}", "judge": "${stages.base.output}",
+                                             "engine": "transformers", "dtype": "float32"}},
+    }})
+    out = tmp_path / "runs"
+    code, text, err = _run(capsys, "pipeline", "run", recipe, "--dry-run", "--calibrate", "2", "--tokens-per-second",
+                           "50", "--output-dir", out)
+    assert code == 0, err
+    assert "[calibrate] translated: translate on 2 rows (tuned (train) not built yet: timed with " \
+           "stage base's model, which it starts from)" in text
+    line = next(l for l in text.splitlines() if l.startswith("  translated (translate): 34 rows, "))
+    per_row = float(line.split("(")[2].split("/row")[0])
+    assert 0 < per_row <= 4 * 3 * 10  # at most max_tokens per segment; some segments per field
+    tokens = float(line.split("34 rows, ")[1].split(" tokens")[0].replace(",", ""))
+    assert abs(tokens - 34 * per_row) <= 1 and f"{tokens / 50 / 3600:.3g} GPU-hours at 50 tokens/s" in line
+    assert "CPU-hours at the measured" in line
+    judged = next(l for l in text.splitlines() if l.startswith("  judged (judge): 80 rows, "))
+    assert "pairs/s x 1 device(s)" in judged and "hours (calibrated on 2 rows per stage, CPU):" in text
+    assert not out.exists() or not any(out.iterdir())  # nothing built where the real run will write
+
+
 # ---------------------------------------------------------------------------------- incremental, fast recipes
 
 def _small_recipe(path: Path, **fp8_options) -> Path:

@@ -31,11 +31,11 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hala_release.core.errors import HalaError, UsageError, yaml_problem
+from hala_release.pipeline.references import REFERENCE, training_recipe_inputs, walk as _walk
 from hala_release.stages.registry import RESERVED, STAGES, StageKind, _is_main_process, _multi_process
 
 log = logging.getLogger(__name__)
 
-REFERENCE = re.compile(r"^\$\{\s*stages\.([A-Za-z0-9][A-Za-z0-9_.-]*?)\.output\s*\}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RUN_LOG = "pipeline_run.json"
 # --------------------------------------------------------------------------------------------------- recipe model
@@ -174,21 +174,6 @@ def _plan_stage(path: Path, recipe: Recipe, name: str, spec: StageSpec, earlier:
     except UsageError as err:
         raise UsageError(f"{where}: {err}") from None
     return PlannedStage(name, spec, kind, values, upstream, files)
-
-
-def _walk(value: Any, on_reference: Callable[[str], Any]) -> Any:
-    """Replace every `${stages.NAME.output}` in a `with:` value (strings, lists, mappings)."""
-    if isinstance(value, str):
-        if REFERENCE.match(value):
-            return on_reference(REFERENCE.match(value).group(1))
-        if "${" in value:
-            raise UsageError(f"{value!r}: a reference must be a whole value, written ${{stages.NAME.output}}")
-        return value
-    if isinstance(value, list):
-        return [_walk(item, on_reference) for item in value]
-    if isinstance(value, dict):
-        return {k: _walk(v, on_reference) for k, v in value.items()}
-    return value
 
 
 def _check_reference(ref: str, key: str, kind: StageKind, earlier: dict[str, PlannedStage], upstream: list[str],
@@ -496,8 +481,11 @@ def summary_lines(run: PipelineRun) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------------- dry run
 
-def explain(recipe: Path | str, *, output_dir: Path | str | None = None, push_to_hub: str | None = None) -> list[str]:
-    """What a run would do, stage by stage, without running or downloading anything."""
+def explain(recipe: Path | str, *, output_dir: Path | str | None = None, push_to_hub: str | None = None,
+            calibrate: int | None = None, tokens_per_second: float | None = None,
+            echo: Callable[[str], None] = print) -> list[str]:
+    """What a run would do, stage by stage, without running or downloading anything; with `calibrate`, each
+    generating stage is also run on that many rows to price the run in device hours (pipeline/calibrate.py)."""
     plan = load_plan(recipe)
     out_dir = _output_dir(plan, output_dir)
     recipe_ = plan.recipe
@@ -520,7 +508,7 @@ def explain(recipe: Path | str, *, output_dir: Path | str | None = None, push_to
         for key, value in stage.values.items():
             lines.append(f"      {key}: {_describe_value(value, key in stage.kind.refs)}")
         if stage.kind.name == "train":
-            for key, value in _training_recipe_inputs(stage).items():
+            for key, value in training_recipe_inputs(stage).items():
                 lines.append(f"      {key}: {_describe_value(value, True)} (from the training recipe)")
         estimate = _estimate(stage, by_name)
         if estimate:
@@ -533,20 +521,23 @@ def explain(recipe: Path | str, *, output_dir: Path | str | None = None, push_to
     for label in sorted(set(totals) | set(unknown)):
         missing = f" (not counted, no row count: {', '.join(unknown[label])})" if unknown.get(label) else ""
         lines.append(f"estimated tokens to generate ({label}): {totals.get(label, 0):,.0f}{missing}")
-    lines.append("dry run: nothing was run or downloaded")
+    if not calibrate and not tokens_per_second:
+        lines.append("hours: add --calibrate N to time each generating stage on N rows on this machine, or "
+                     "--tokens-per-second R to price the tokens at a rate you know")
+        lines.append("dry run: nothing was run or downloaded")
+        return lines
+    from hala_release.pipeline import calibrate as calibration
+
+    measured = calibration.calibrate(plan, out_dir, calibrate, echo) if calibrate else {}
+    estimates = {stage.name: (stage.kind.name, (_estimate(stage, by_name) or ("", None, ""))[1],
+                              _full_rows(stage, by_name))
+                 for stage in plan.stages if stage.kind.name in calibration.GENERATING}
+    device = calibration.device_label() if measured else None
+    lines.append("hours" + (f" (calibrated on {calibrate} rows per stage, {device})" if measured else "") + ":")
+    lines += calibration.hours_lines(estimates, measured, tokens_per_second, device)
+    lines.append("dry run: nothing was built" + (" (the calibration runs wrote to a scratch folder, now removed)"
+                                                  if measured else ""))
     return lines
-
-
-def _training_recipe_inputs(stage: PlannedStage) -> dict[str, Any]:
-    """The model and dataset a train stage's recipe file names, unless the stage overrides them."""
-    import yaml
-
-    try:
-        recipe = yaml.safe_load(Path(stage.values["recipe"]).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return {key: recipe[key] for key in ("model_name_or_path", "dataset_name")
-            if key in recipe and key not in stage.values}
 
 
 def _describe_value(value: Any, is_ref: bool) -> str:
@@ -564,12 +555,18 @@ def _describe_value(value: Any, is_ref: bool) -> str:
     return one(value)
 
 
+def _full_rows(stage: PlannedStage, by_name: dict[str, PlannedStage]) -> int | None:
+    """The rows a full run of a generating stage reads: `estimate.rows`, else `limit`, else a shipped sample's."""
+    spec = stage.spec.estimate or Estimate()
+    return spec.rows or stage.values.get("limit") or _sample_rows(stage.values.get("source"), by_name)
+
+
 def _estimate(stage: PlannedStage, by_name: dict[str, PlannedStage]) -> tuple[str, float | None, str] | None:
     """Tokens to generate: rows x tokens per row (the recipe's `estimate:`; rows also from `limit` or a sample)."""
     if stage.kind.name not in ("translate", "judge"):
         return None
     spec = stage.spec.estimate or Estimate()
-    rows = spec.rows or stage.values.get("limit") or _sample_rows(stage.values.get("source"), by_name)
+    rows = _full_rows(stage, by_name)
     note = f" ({spec.note})" if spec.note else ""
     if stage.kind.name == "judge":
         if rows is None:
