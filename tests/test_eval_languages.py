@@ -49,7 +49,7 @@ def test_every_fine_tasks_entry_runs_or_says_why_not(formulation):
     ("yo", ["belebele_yor_Latn_mcf", "global_mmlu_all_yor_mcf", "afri_xnli_yor_mcf"]),
     ("sr", ["belebele_srp_Cyrl_mcf", "global_mmlu_all_srp_mcf"]),  # Serbian, not Croatian (`hrv`, same macrolanguage)
     ("sr-Latn", ["global_mmlu_all_srp_mcf"]),  # Belebele has Serbian in Cyrillic only
-    ("id", ["belebele_ind_Latn_mcf", "global_mmlu_all_ind_mcf"]),  # one group for identification, not here
+    ("id", ["belebele_ind_Latn_mcf", "global_mmlu_all_ind_mcf", "xcopa_ind_mcf", "xstory_cloze_ind_mcf"]),  # not Malay
     ("ms", ["belebele_zsm_Latn_mcf", "global_mmlu_all_msa_mcf"]),
     ("fa", ["belebele_pes_Arab_mcf"]),  # lighteval registers no Persian Global-MMLU, XNLI or COPA
 ])
