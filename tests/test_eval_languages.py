@@ -65,3 +65,57 @@ def test_cloze_formulation_and_its_limits():
     assert names == ["belebele_yor_Latn_cf", "global_mmlu_all_yor_mcf", "afri_xnli_yor_cf"]  # Global-MMLU: mcf only
     with pytest.raises(ValueError, match="choose mcf or cf"):
         language_tasks("yo", "hybrid")
+
+
+# ---- running a language's suite -----------------------------------------------------------------------------------
+
+def _summary(folder):
+    import json
+
+    return json.loads((folder / "summary.json").read_text())
+
+
+def test_a_languages_suite_runs_offline_on_its_fixtures(tiny_llama, tmp_path, caplog):
+    """`eval --language sw`: Swahili's FineTasks, 5-shot, each a lighteval task scored as lighteval defines it;
+    the fixtures hold Belebele only, so the other benchmarks are named and not scored, and the run says partial."""
+    from hala_release.core.provenance import read_provenance
+    from hala_release.stages.eval.run import run_eval
+
+    outcome = run_eval(str(tiny_llama), language="sw", output=tmp_path / "sw", fixtures=True)
+    summary = _summary(tmp_path / "sw")
+    assert [b["key"] for b in summary["benchmarks"]] == ["belebele_swh_Latn_mcf"]
+    belebele = summary["benchmarks"][0]
+    assert belebele["tasks"] == ["belebele_swh_Latn_mcf|5"] and belebele["metrics"] == ["acc"]
+    assert 0 <= belebele["scores"]["acc"] <= 1 and summary["partial"] and summary["suite"] == "language:sw"
+    assert "kenswquad_swa left out of the sw suite" in caplog.text and "no fixture data for xcopa_swa_mcf" in caplog.text
+    assert read_provenance(tmp_path / "sw").config["suite"] == "language:sw" and outcome.summary is not None
+
+
+def test_a_task_file_names_any_multilingual_task_and_partial_subjects_are_explicit(tiny_llama, tmp_path, capsys):
+    """Global-MMLU's 57 subjects share one config and are picked by a filter: a copy with rows for two of them
+    scores those two with --allow-partial (--fixtures implies it) and refuses without, naming the fix."""
+    from hala_release.cli import main
+
+    tasks = tmp_path / "sw.txt"
+    tasks.write_text("global_mmlu_all_swa_mcf|0\nbelebele_swh_Latn_mcf|0\n")
+    assert main(["eval", str(tiny_llama), "--suite", str(tasks), "--fixtures", "--output", str(tmp_path / "a")]) == 0
+    mmlu = _summary(tmp_path / "a")["benchmarks"][0]
+    assert mmlu["key"] == "global_mmlu_all_swa_mcf" and (mmlu["subsets"], mmlu["subsets_total"]) == (2, 57)
+    assert len(mmlu["missing_subsets"]) == 55 and mmlu["dataset"] == "CohereForAI/Global-MMLU"
+    from hala_release.resources.eval_tasks import fixtures_root
+
+    code = main(["eval", str(tiny_llama), "--suite", str(tasks), "--data-dir", str(fixtures_root()),
+                 "--output", str(tmp_path / "b")])
+    assert code == 1 and "--allow-partial" in capsys.readouterr().err
+    tasks.write_text("kenswquad_swa|0\n")
+    code = main(["eval", str(tiny_llama), "--suite", str(tasks), "--fixtures", "--output", str(tmp_path / "c")])
+    assert code == 2 and "lighteval[multilingual]" in capsys.readouterr().err
+
+
+def test_language_option_mistakes(tiny_llama, tmp_path, capsys):
+    from hala_release.cli import main
+
+    base = ["eval", str(tiny_llama), "--fixtures", "--output", str(tmp_path / "x")]
+    assert main([*base, "--language", "sw", "--suite", "oall-v2"]) == 2
+    assert "drop --suite oall-v2" in capsys.readouterr().err
+    assert main([*base, "--language", "xx"]) == 2 and "unknown language code" in capsys.readouterr().err

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala_release.core.languages import LanguageCode
+
 BACKENDS = ("transformers", "vllm")
 _PUBLISHED = "--published/--no-published"
 
@@ -19,6 +21,10 @@ class EvalConfig(BaseModel):
     model: str = Field(description="Model to evaluate: org/name[@rev] or a local folder.",
                        json_schema_extra={"cli": {"argument": True, "optional": True}})
     suite: str = Field("hala", description="hala, oall-v2, translation, or a file listing tasks (one per line).")
+    language: LanguageCode | None = Field(None, description=(
+        "Score the model on this language's own benchmarks from lighteval (its FineTasks list, else Belebele, "
+        "Global-MMLU and what lighteval has for it), instead of the default suite."))
+    formulation: str = Field("mcf", description="With --language: mcf (answer letters) or cf (cloze).")
     output: Path = Field(description="Folder to write the results artifact to.",
                          json_schema_extra={"cli": {"optional": True}})
     backend: str = Field("transformers", description="transformers (CPU or GPU) or vllm (GPU).")

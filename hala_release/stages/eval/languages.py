@@ -174,3 +174,10 @@ def language_tasks(code: str, formulation: str = "mcf", fewshot: int | None = No
             if not task.left_out:  # what lighteval is seen to register for the language (math needs the extra)
                 tasks.append(task)
     return tasks
+
+
+def task_configs(task: LanguageTask) -> tuple:
+    """lighteval's own configs of a task (a group such as Global-MMLU's is one config per subject)."""
+    imported = importlib.import_module(f"{_MODULES}.{task.module}")
+    return tuple(config for config in imported.TASKS_TABLE
+                 if config.name == task.name or config.name.startswith(task.name + ":"))

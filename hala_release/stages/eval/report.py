@@ -20,8 +20,8 @@ REPORT_FILE = "report.md"
 CHART_FILE = "report.png"
 # Metrics lighteval reports in [0, 1]; shown as percentages like HALA's tables. sacreBLEU's BLEU and chrF++ are
 # already on a 0-100 scale.
-FRACTION_METRICS = {"acc_norm", "llm_as_judge"}
-METRIC_LABELS = {"acc_norm": "accuracy (length-normalised)", "llm_as_judge": "LLM-judge score", "bleu": "BLEU",
+FRACTION_METRICS = {"acc", "acc_norm", "llm_as_judge"}
+METRIC_LABELS = {"acc": "accuracy", "acc_norm": "accuracy (length-normalised)", "llm_as_judge": "LLM-judge score", "bleu": "BLEU",
                  "chrf++": "chrF++"}
 
 PUBLISHED_SOURCE = "HALA technical report (arXiv 2509.14008)"

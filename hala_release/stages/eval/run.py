@@ -67,6 +67,7 @@ class BenchmarkData:
     license: str | None
     record: dict[str, Any]  # provenance input record
     missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # tasks whose filter keeps no row of the local data
 
 
 def suite_names() -> list[str]:
@@ -88,7 +89,7 @@ def parse_suite(suite: str) -> list[TaskRequest]:
     """A suite name or a task file -> what to run. Unknown names are refused with the valid ones listed."""
     hala = _tasks_module()
     if suite in hala.SUITES:
-        return [TaskRequest(key) for key in hala.SUITES[suite]]
+        return [TaskRequest(key, fewshot=hala.BENCHMARKS[key].fewshot) for key in hala.SUITES[suite]]
     path = Path(suite).expanduser()
     if not path.is_file():
         raise UsageError(f"unknown suite {suite!r}: choose {', '.join(hala.SUITES)}, or pass a file listing tasks "
@@ -99,7 +100,7 @@ def parse_suite(suite: str) -> list[TaskRequest]:
         if not line or line.startswith("#"):
             continue
         name, fewshot = _split_task(line, path, number)
-        benchmark = hala.BENCHMARKS.get(name)
+        benchmark = hala.BENCHMARKS.get(name) or _multilingual_benchmark(name, path, number)
         subset = None
         if benchmark is None:
             benchmark = hala.benchmark_of(name)
@@ -114,6 +115,20 @@ def parse_suite(suite: str) -> list[TaskRequest]:
     if not requests:
         raise UsageError(f"task file {path} lists no tasks: write one task or benchmark name per line")
     return list(requests.values())
+
+
+def _multilingual_benchmark(name: str, path: Path, number: int):
+    """A task of lighteval's multilingual registry named in a task file (`belebele_swh_Latn_mcf`), as a benchmark;
+    None when no multilingual family has that name."""
+    from hala_release.stages.eval.languages import check_task, family_module
+
+    if family_module(name) is None:
+        return None
+    task = check_task(name)
+    if task.left_out:
+        raise UsageError(f"{path}:{number}: {name}: {task.left_out}")
+    hala = _tasks_module()
+    return hala.BENCHMARKS[hala.register_language_task(task)]
 
 
 def _split_task(line: str, path: Path, number: int) -> tuple[str, int]:
@@ -158,8 +173,12 @@ def plan_data(requests: list[TaskRequest], *, data_dir: Path | None = None, fixt
         wanted = request.subsets if request.subsets is not None else benchmark.subsets
         if source == "hub":
             plans.append(_plan_hub(benchmark, wanted, request.fewshot, token))
+        elif source == "fixtures" and not (data_dir / benchmark.dataset).is_dir() and len(requests) > 1:
+            log.warning("eval: no fixture data for %s (%s): not scored", benchmark.title, benchmark.dataset)
         else:
             plans.append(_plan_local(benchmark, wanted, request.fewshot, data_dir, source, allow_partial))
+    if not plans:
+        raise HalaError("no benchmark of this suite has fixture data: pass --data-dir with copies of their repos")
     return plans
 
 
@@ -205,9 +224,32 @@ def _plan_local(benchmark, wanted: list[str], fewshot: int, root: Path, source: 
         raise HalaError(f"missing data for {benchmark.title}: {folder} has no config {listed} ({fix}). "
                         + ("" if present else "None of its subsets are there. ")
                         + ("Pass --allow-partial to score the subsets that are there" if present else ""))
+    empty = _empty_filtered(benchmark, folder, present)
+    if empty and not allow_partial:
+        raise HalaError(f"missing data for {benchmark.title}: no row of {folder} is for {empty[0]!r}"
+                        + (f" and {len(empty) - 1} more of its tasks" if len(empty) > 1 else "")
+                        + ". Add them, or pass --allow-partial to score the tasks that have rows")
     resolved = resolve(str(folder), "dataset")
     return BenchmarkData(benchmark.key, str(folder), None, source, resolved.pin, present, len(benchmark.configs),
-                         fewshot, read_card_metadata(folder).get("license"), resolved.provenance(), missing)
+                         fewshot, read_card_metadata(folder).get("license"), resolved.provenance(), missing, empty)
+
+
+def _empty_filtered(benchmark, folder: Path, present: list[str]) -> list[str]:
+    """Tasks that share a config and pick their rows with a filter (Global-MMLU's subjects) and find none in a local
+    copy: lighteval stops on a task without documents, so a partial copy must leave them out."""
+    from datasets import load_dataset
+
+    loaded: dict[str, Any] = {}
+    empty = []
+    for config in benchmark.configs:
+        if config.hf_filter is None or config.hf_subset not in present:
+            continue
+        if config.hf_subset not in loaded:
+            loaded[config.hf_subset] = load_dataset(str(folder), config.hf_subset,
+                                                    split=config.evaluation_splits[0])
+        if not any(config.hf_filter(row) for row in loaded[config.hf_subset]):
+            empty.append(config.name)
+    return empty
 
 
 def check_causal_lm(resolved: "ResolvedRef") -> str:
@@ -365,7 +407,8 @@ def evaluate(config: EvalConfig, *, token: str | None = None) -> EvalOutcome:
 
 
 @_restores_grad_mode
-def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples: int | None, data_dir: Path | None,
+def _evaluate(model: str, *, suite: str, language: str | None, formulation: str, output: Path, backend: str,
+              max_samples: int | None, data_dir: Path | None,
               fixtures: bool, allow_partial: bool, batch_size: int | None, dtype: str | None, model_name: str | None,
               cache_dir: Path | None, update_model_card: bool, results_repo: str | None, published: bool,
               overwrite: bool, token: str | None) -> EvalOutcome:
@@ -393,9 +436,20 @@ def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples
         raise UsageError(f"--max-samples must be at least 1, got {max_samples}")
     if fixtures and data_dir is not None:
         raise UsageError("--fixtures and --data-dir both name the data: pass only one")
+    if language is not None and suite != "hala":
+        raise UsageError(f"--language picks the language's own suite: drop --suite {suite}")
+    if formulation not in ("mcf", "cf"):
+        raise UsageError(f"--formulation {formulation!r}: choose mcf or cf")
     started = time.perf_counter()
     prepare_output(output, overwrite)  # before any model or benchmark is read
     hala = _tasks_module()
+    if language is not None:
+        try:
+            suite = hala.language_suite(language, formulation)
+        except ValueError as err:
+            raise HalaError(f"{err}: evaluate with --suite FILE listing lighteval tasks instead") from None
+        for task, why in hala.LEFT_OUT[suite]:
+            log.warning("eval: %s left out of the %s suite: %s", task, language, why)
     requests = parse_suite(suite)
     suite_label = suite if suite in hala.SUITES else Path(suite).name
     resolved = resolve(model, "model", token=token)
@@ -418,13 +472,14 @@ def _evaluate(model: str, *, suite: str, output: Path, backend: str, max_samples
     plan_entries = []
     for plan in plans:
         benchmark = hala.BENCHMARKS[plan.key]
-        configs = benchmark.task_configs(plan.repo, plan.revision, plan.subsets, plan.fewshot)
+        configs = [config for config in benchmark.task_configs(plan.repo, plan.revision, plan.subsets, plan.fewshot)
+                   if config.name not in plan.empty]
         registry.update({config.name: config for config in configs})
         plan_entries.append({
             "key": benchmark.key, "title": benchmark.title, "dataset": benchmark.dataset,
             "metrics": list(benchmark.metrics), "tasks": [f"{c.name}|{plan.fewshot}" for c in configs],
             "split": configs[0].evaluation_splits[0], "source": plan.source, "pin": plan.pin,
-            "subsets": len(plan.subsets), "subsets_total": plan.subsets_total, "missing_subsets": plan.missing,
+            "subsets": len(configs), "subsets_total": plan.subsets_total, "missing_subsets": plan.missing + plan.empty,
         })
     tasks = [task for entry in plan_entries for task in entry["tasks"]]
     log.info("eval: %s on %d benchmark(s), %d task(s), %s data, %s backend", name, len(plan_entries), len(tasks),

@@ -105,6 +105,7 @@ class Benchmark:
     metrics: tuple[str, ...]  # short metric names, in summary order
     hub: bool = True  # whether `dataset` exists on the Hub (else only --data-dir/--fixtures provide it)
     needs: str = ""  # extra requirement to run it, shown in errors and docs
+    fewshot: int = 0  # the suite's few-shot count for it (FineTasks lists 5-shot tasks)
 
     @property
     def subsets(self) -> list[str]:
@@ -185,6 +186,43 @@ SUITES: dict[str, list[str]] = {
     "oall-v2": [*HALA_SIX, "alrage_qa"],  # the leaderboard's list, OALL_v2_tasks.txt
     "translation": ["mmlu_translation_en_ar", "mmlu_translation_ar_en"],
 }
+
+
+LANGUAGE_SUITE = "language:"  # + code (+ ":cf"): a target language's own suite, registered when asked for
+LEFT_OUT: dict[str, list[tuple[str, str]]] = {}  # language suite -> (task, why it does not run here)
+
+
+def language_suite(code: str, formulation: str = "mcf") -> str:
+    """Register the benchmarks of `code`'s own suite (FineTasks or the written rule, stages/eval/languages.py) and
+    return the suite's name (`language:sw`, `language:sw:cf`)."""
+    from hala_release.core.languages import normalise_language
+    from hala_release.stages.eval.languages import language_tasks
+
+    code = normalise_language(code)
+    name = LANGUAGE_SUITE + code + ("" if formulation == "mcf" else f":{formulation}")
+    if name not in SUITES:
+        tasks = language_tasks(code, formulation)
+        keys = [register_language_task(task) for task in tasks if not task.left_out]
+        if not keys:
+            raise ValueError(f"lighteval registers no benchmark of {code} that runs here")
+        SUITES[name] = keys
+        LEFT_OUT[name] = [(task.name, task.left_out) for task in tasks if task.left_out]
+    return name
+
+
+def register_language_task(task) -> str:
+    """One lighteval multilingual task as a benchmark (a group such as Global-MMLU's subjects is one), scored by
+    accuracy (`acc`, multiple-choice letters) or length-normalised accuracy (`acc_norm`, cloze); its key is the
+    task's name."""
+    from hala_release.stages.eval.languages import task_configs
+
+    if task.name not in BENCHMARKS:
+        configs = task_configs(task)
+        names = {metric.metric_name for metric in configs[0].metrics}
+        metric = "acc_norm" if "acc_norm" in names else "acc" if "acc" in names else sorted(names)[0]
+        BENCHMARKS[task.name] = Benchmark(task.name, task.name, configs[0].hf_repo, configs, (metric,),
+                                          fewshot=task.fewshot)
+    return task.name
 
 
 def benchmark_of(task_name: str) -> Benchmark | None:
