@@ -119,3 +119,38 @@ def test_language_option_mistakes(tiny_llama, tmp_path, capsys):
     assert main([*base, "--language", "sw", "--suite", "oall-v2"]) == 2
     assert "drop --suite oall-v2" in capsys.readouterr().err
     assert main([*base, "--language", "xx"]) == 2 and "unknown language code" in capsys.readouterr().err
+
+
+def test_translators_are_scored_on_flores_both_ways(tiny_llama, tmp_path):
+    """`--suite translation --language sw`: FLORES-200 devtest EN->SW and SW->EN, read from the per-language
+    Parquet layout (a `sentence` column per config) joined by position, prompted by lighteval's translation template
+    and scored by sacreBLEU on the stored predictions and references."""
+    import json
+
+    import pandas as pd
+    import sacrebleu
+    from huggingface_hub import DatasetCard
+
+    from hala_release.resources.eval_tasks import fixtures_root
+    from hala_release.stages.eval.run import run_eval
+
+    outcome = run_eval(str(tiny_llama), suite="translation", language="sw", output=tmp_path / "t", fixtures=True,
+                       max_samples=3)
+    flores = fixtures_root() / "facebook" / "flores"
+    sentences = {code: [json.loads(line)["sentence"] for line in (flores / code / "devtest.jsonl").open()]
+                 for code in ("eng_Latn", "swh_Latn")}
+    summary = outcome.summary
+    assert [b["key"] for b in summary["benchmarks"]] == ["flores200:eng_Latn-swh_Latn", "flores200:swh_Latn-eng_Latn"]
+    for benchmark, (source, target) in zip(summary["benchmarks"], [("eng_Latn", "swh_Latn"), ("swh_Latn", "eng_Latn")]):
+        (details,) = (tmp_path / "t" / "lighteval" / "details").rglob(f"details_{benchmark['key']}*.parquet")
+        rows = pd.read_parquet(details).to_dict("records")
+        golds = [row["doc"]["choices"][0] for row in rows]
+        assert len(rows) == 3 and {gold.strip() for gold in golds} <= set(sentences[target])
+        for row in rows:  # each reference is the translation of the sentence its prompt shows
+            index = sentences[target].index(row["doc"]["choices"][0].strip())
+            assert sentences[source][index] in row["doc"]["query"]
+        preds = [row["model_response"]["text"][0] for row in rows]
+        assert benchmark["scores"]["chrf++"] == pytest.approx(
+            sacrebleu.CHRF(word_order=2).corpus_score(preds, [golds]).score)
+    meta = DatasetCard.load(tmp_path / "t" / "README.md").data.to_dict()
+    assert meta["language"] == ["en", "sw"] and meta["task_categories"] == ["translation"]

@@ -181,3 +181,15 @@ def task_configs(task: LanguageTask) -> tuple:
     imported = importlib.import_module(f"{_MODULES}.{task.module}")
     return tuple(config for config in imported.TASKS_TABLE
                  if config.name == task.name or config.name.startswith(task.name + ":"))
+
+
+def flores_code(code: str) -> str:
+    """The FLORES-200 code of a language (`sw` -> `swh_Latn`, `en` -> `eng_Latn`, `zh-Hant` -> `zho_Hant`): the
+    individual language (a macrolanguage's standard variety) and its first script."""
+    import langcodes
+
+    from hala_release.core.languages import scripts
+
+    base = langcodes.Language.get(code).language
+    iso3 = STANDARD_VARIETY.get(base) or langcodes.Language.get(base).to_alpha3()
+    return f"{iso3}_{scripts(code)[0]}"

@@ -171,7 +171,9 @@ def plan_data(requests: list[TaskRequest], *, data_dir: Path | None = None, fixt
     for request in requests:
         benchmark = hala.BENCHMARKS[request.benchmark]
         wanted = request.subsets if request.subsets is not None else benchmark.subsets
-        if source == "hub":
+        if benchmark.flores is not None:
+            plans.append(_plan_flores(benchmark, request.fewshot, source, data_dir, token))
+        elif source == "hub":
             plans.append(_plan_hub(benchmark, wanted, request.fewshot, token))
         elif source == "fixtures" and not (data_dir / benchmark.dataset).is_dir() and len(requests) > 1:
             log.warning("eval: no fixture data for %s (%s): not scored", benchmark.title, benchmark.dataset)
@@ -180,6 +182,62 @@ def plan_data(requests: list[TaskRequest], *, data_dir: Path | None = None, fixt
     if not plans:
         raise HalaError("no benchmark of this suite has fixture data: pass --data-dir with copies of their repos")
     return plans
+
+
+def _card_languages(language: str | None, plan_entries: list[dict]) -> list[str]:
+    """The languages an eval card lists: the language asked for (with English for FLORES), else HALA's."""
+    from hala_release.core.languages import hub_code
+
+    translation = any("translation" in e["key"] or e["key"].startswith("flores200:") for e in plan_entries)
+    if language is not None:
+        return sorted({hub_code("en"), hub_code(language)}) if translation else [hub_code(language)]
+    return ["ar", "en"] if translation else ["ar"]
+
+
+def _plan_flores(benchmark, fewshot: int, source: str, data_dir: Path | None, token: str | None) -> BenchmarkData:
+    """FLORES-200 as its Parquet copy has it (one config per language, a `sentence` column, splits dev and devtest),
+    joined into the aligned pairs lighteval's translation task reads (`sentence_{code}` columns), in a scratch
+    folder removed at exit. The pin is the source's: a Hub revision or the local folder's content hash."""
+    import atexit
+    import shutil
+
+    from datasets import get_dataset_config_names, load_dataset
+
+    from hala_release.artifacts.card import read_card_metadata
+    from hala_release.core.refs import resolve
+
+    src, tgt = benchmark.flores
+    if source == "hub":
+        plan = _plan_hub(benchmark, [src, tgt], fewshot, token)
+        where, revision, license_, record, pin = benchmark.dataset, plan.revision, plan.license, plan.record, plan.pin
+    else:
+        folder = data_dir / benchmark.dataset
+        missing = [code for code in (src, tgt)
+                   if not folder.is_dir() or code not in get_dataset_config_names(str(folder))]
+        if missing:
+            raise HalaError(f"missing data for {benchmark.title}: {folder} has no config {missing[0]!r}. Put a copy "
+                            f"of https://huggingface.co/datasets/{benchmark.dataset} there (one config per language, "
+                            f"a `sentence` column, splits dev and devtest), or drop --data-dir to read the Hub")
+        resolved = resolve(str(folder), "dataset")
+        where, revision, license_, record, pin = (str(folder), None, read_card_metadata(folder).get("license"),
+                                                  resolved.provenance(), resolved.pin)
+    scratch = Path(tempfile.mkdtemp(prefix="hala-flores-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    config = f"{src}-{tgt}"
+    for split in ("dev", "devtest"):
+        sides = [load_dataset(where, code, split=split, revision=revision, token=token)["sentence"]
+                 for code in (src, tgt)]
+        if len(sides[0]) != len(sides[1]):
+            raise HalaError(f"{benchmark.title}: {src} and {tgt} have {len(sides[0])} and {len(sides[1])} {split} "
+                            f"sentences; FLORES sentences are aligned by position, so both must have the same")
+        lines = (json.dumps({f"sentence_{src}": a, f"sentence_{tgt}": b}, ensure_ascii=False) for a, b in zip(*sides))
+        (scratch / config).mkdir(exist_ok=True)
+        (scratch / config / f"{split}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    (scratch / "README.md").write_text( f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
+                                        f"  - split: dev\n    path: {config}/dev.jsonl\n"
+                                        f"  - split: devtest\n    path: {config}/devtest.jsonl\n---\n",
+                                        encoding="utf-8")
+    return BenchmarkData(benchmark.key, str(scratch), None, source, pin, [config], 1, fewshot, license_, record)
 
 
 def _plan_hub(benchmark, wanted: list[str], fewshot: int, token: str | None) -> BenchmarkData:
@@ -436,14 +494,17 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
         raise UsageError(f"--max-samples must be at least 1, got {max_samples}")
     if fixtures and data_dir is not None:
         raise UsageError("--fixtures and --data-dir both name the data: pass only one")
-    if language is not None and suite != "hala":
-        raise UsageError(f"--language picks the language's own suite: drop --suite {suite}")
+    if language is not None and suite not in ("hala", "translation"):
+        raise UsageError(f"--language picks the language's own suite (or, with --suite translation, FLORES-200 "
+                         f"English<->LANG): drop --suite {suite}")
     if formulation not in ("mcf", "cf"):
         raise UsageError(f"--formulation {formulation!r}: choose mcf or cf")
     started = time.perf_counter()
     prepare_output(output, overwrite)  # before any model or benchmark is read
     hala = _tasks_module()
-    if language is not None:
+    if language is not None and suite == "translation":
+        suite = hala.flores_suite(language)
+    elif language is not None:
         try:
             suite = hala.language_suite(language, formulation)
         except ValueError as err:
@@ -503,7 +564,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
                  f"{', '.join(e['title'] for e in plan_entries)} with lighteval {_lighteval_version()} "
                  f"({backend} backend), by `hala-release eval`."
                  + (f" Partial run ({'; '.join(partial)}): not comparable with full results." if partial else "")),
-        language=["ar", "en"] if any("translation" in e["key"] for e in plan_entries) else ["ar"],
+        language=_card_languages(language, plan_entries),
         license=carried.license, license_note=carried.note, license_name=carried.license_name,
         tags=["evaluation", "lighteval", "hala", suite_label],
         source_datasets=sorted({e["dataset"] for e in plan_entries if hala.BENCHMARKS[e["key"]].hub}),

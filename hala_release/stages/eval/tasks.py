@@ -94,6 +94,42 @@ def translation_config(source: str, target: str, repo: str = TRANSLATION_DATASET
     )
 
 
+FLORES_DATASET = "facebook/flores"  # FLORES-200 as Parquet: one config per language, a `sentence` column
+
+
+def flores_config(source: str, target: str, repo: str) -> LightevalTaskConfig:
+    """FLORES-200 devtest, `source` -> `target` (FLORES codes, e.g. eng_Latn -> swh_Latn), as lighteval's
+    `flores200:{src}-{tgt}` task defines it (its translation template, devtest scored, dev for few-shot), read from a
+    folder of aligned pairs (`sentence_{code}` columns, built from the per-language configs) and scored with
+    sacreBLEU's chrF++ and BLEU through `SacreBleuCorpusMetric`."""
+    from lighteval.utils.language import Language as LightevalLanguage
+    from lighteval.utils.language import manage_duplicate_language_codes
+
+    def language(flores: str):  # as lighteval's flores200 tasks name the languages
+        return LightevalLanguage(manage_duplicate_language_codes(flores.split("_")[0]))
+
+    def adapter(line: dict) -> dict:
+        return {"source_text": line[f"sentence_{source}"], "target_text": line[f"sentence_{target}"]}
+
+    return LightevalTaskConfig(
+        name=f"flores200:{source}-{target}",
+        prompt_function=get_translation_prompt_function(
+            source_language=language(source), target_language=language(target), adapter=adapter,
+            formulation=CFFormulation(),
+        ),
+        hf_repo=repo,
+        hf_subset=f"{source}-{target}",
+        hf_avail_splits=["dev", "devtest"],
+        evaluation_splits=["devtest"],
+        few_shots_split="dev",
+        few_shots_select=None,
+        generation_size=300,
+        stop_sequence=["\n"],
+        metrics=[CHRF_PLUS, BLEU],
+        version=0,
+    )
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One row of HALA's results table: a dataset and the lighteval tasks (one per subset) that score it."""
@@ -106,6 +142,7 @@ class Benchmark:
     hub: bool = True  # whether `dataset` exists on the Hub (else only --data-dir/--fixtures provide it)
     needs: str = ""  # extra requirement to run it, shown in errors and docs
     fewshot: int = 0  # the suite's few-shot count for it (FineTasks lists 5-shot tasks)
+    flores: tuple[str, str] | None = None  # (source, target) FLORES codes: the pairs are joined from `dataset`
 
     @property
     def subsets(self) -> list[str]:
@@ -207,6 +244,24 @@ def language_suite(code: str, formulation: str = "mcf") -> str:
             raise ValueError(f"lighteval registers no benchmark of {code} that runs here")
         SUITES[name] = keys
         LEFT_OUT[name] = [(task.name, task.left_out) for task in tasks if task.left_out]
+    return name
+
+
+def flores_suite(code: str) -> str:
+    """Register FLORES-200 devtest English -> `code` and back, and return the suite's name (`translation:sw`)."""
+    from hala_release.core.languages import normalise_language
+    from hala_release.stages.eval.languages import flores_code
+
+    code = normalise_language(code)
+    name = f"translation:{code}"
+    pairs = [(flores_code("en"), flores_code(code)), (flores_code(code), flores_code("en"))]
+    keys = []
+    for source, target in pairs:
+        config = flores_config(source, target, FLORES_DATASET)
+        BENCHMARKS[config.name] = Benchmark(config.name, f"FLORES-200 {source}→{target}", FLORES_DATASET, (config,),
+                                            ("chrf++", "bleu"), flores=(source, target))
+        keys.append(config.name)
+    SUITES[name] = keys
     return name
 
 
