@@ -19,7 +19,7 @@ from hala_release.core.errors import HalaError, UsageError, as_user_error
 from hala_release.hub.options import (LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions,
                                       PushSpaceOptions)
 from hala_release.hub.submit import SubmitOptions
-from hala_release.pipeline.options import PipelineRunOptions
+from hala_release.pipeline.options import NewRecipeOptions, PipelineRunOptions
 from hala_release.stages.demo.config import DemoConfig
 from hala_release.stages.eval.config import ReportOptions
 from hala_release.stages.registry import STAGES
@@ -411,6 +411,22 @@ def pipeline_run(options: PipelineRunOptions) -> None:
                        from_stage=options.from_stage, only=options.only, private=options.private, echo=typer.echo)
     typer.echo("")
     typer.echo("\n".join(summary_lines(run)))
+
+
+@command(app, "new-recipe", NewRecipeOptions, epilog=_example(
+    "hala-release new-recipe --target-lang tr --output recipes/hala-tr.yaml",
+    "hala-release new-recipe --target-lang sw --teacher google/gemma-3-27b-it --parallel my-org/en-sw-pairs "
+    "--output recipes/hala-sw.yaml"))
+def new_recipe(options: NewRecipeOptions) -> None:
+    """Write HALA's recipe for another language: teacher, parallel corpus, bases and that language's benchmarks."""
+    from hala_release.core.languages import hub_code
+    from hala_release.pipeline.new_recipe import write_recipe
+
+    output = options.output or Path("recipes") / f"hala-{hub_code(options.target_lang)}.yaml"
+    path = write_recipe(options.target_lang, output, teacher=options.teacher, parallel=options.parallel,
+                        parallel_subset=options.parallel_subset, overwrite=options.overwrite)
+    typer.echo(f"recipe written to {path}; check and price it with: hala-release pipeline run {path} --dry-run "
+               f"--calibrate 200")
 
 
 @command(app, "lineage", LineageOptions, epilog=_example(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala_release.core.languages import LanguageCode
+
 
 class PipelineRunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -26,3 +28,16 @@ class PipelineRunOptions(BaseModel):
                                                     "first N rows here, and print device hours at the measured rates.")
     tokens_per_second: float | None = Field(None, description="With --dry-run: also price the tokens to generate "
                                                               "at this rate per engine (a cluster you do not have).")
+
+
+class NewRecipeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_lang: LanguageCode = Field(description="The language to build HALA for (a code: sw, ur, bn, tr, yo...).")
+    output: Path | None = Field(None, description="Recipe file to write (default: recipes/hala-<lang>.yaml).")
+    teacher: str | None = Field(None, description="Teacher translator, a Hub id or folder (required where the "
+                                                  "default, Command A Translate, does not cover the language).")
+    parallel: str | None = Field(None, description="English-LANG parallel corpus for the judge (default: OPUS-100's "
+                                                   "pair, where it has one).")
+    parallel_subset: str | None = Field(None, description="Config of --parallel, e.g. en-sw.")
+    overwrite: bool = Field(False, description="Replace an existing recipe file.")
