@@ -54,3 +54,30 @@ def test_new_recipe_refuses_what_it_cannot_choose(tmp_path, capsys):
     (tmp_path / "tr.yaml").write_text("mine")
     code, err = _write(tmp_path, capsys, "--target-lang", "tr", "--output", tmp_path / "tr.yaml")
     assert code == 2 and "--overwrite" in err and (tmp_path / "tr.yaml").read_text() == "mine"
+
+
+TINY_SW = __import__("pathlib").Path(__file__).resolve().parents[1] / "recipes" / "tiny-sw.yaml"
+
+
+def test_the_tiny_swahili_recipe_runs_end_to_end(tmp_path):
+    """A second language, Latin-script, offline: Swahili translation, the judged English-Swahili pairs (its bad
+    pairs caught, the English "Swahili" one only by the language check), mix both ways, translator, chat set, merged
+    chat model, and Swahili benchmarks on fixtures in the real layouts (Belebele; FLORES-200 both ways)."""
+    import json
+
+    from hala_release.pipeline.run import run_pipeline
+    from stage_helpers import split_rows
+
+    out = tmp_path / "runs"
+    run = run_pipeline(TINY_SW, output_dir=out, echo=lambda line: None)
+    assert {r.name: r.status for r in run.results} == {s.name: "built" for s in load_plan(TINY_SW).stages}
+    assert "question_sw" in split_rows(out / "openorca-sw", "train")[0]
+    rejected = [(r["translation"]["sw"], r["reject_reason"]) for r in split_rows(out / "parallel-judged", "rejected")]
+    assert [reason for _, reason in rejected] == ["duplicate", "wrong_language", "empty"]
+    assert {r["direction"] for r in split_rows(out / "translator-mix", "train")} == {"en-sw", "sw-en"}
+    assert {r["language"] for r in split_rows(out / "chat-data", "train")} <= {"sw", "en"}
+    chat = json.loads((out / "eval" / "summary.json").read_text())
+    assert [b["key"] for b in chat["benchmarks"]] == ["belebele_swh_Latn_mcf"] and chat["suite"] == "language:sw"
+    translator = json.loads((out / "eval-translator" / "summary.json").read_text())
+    assert [b["key"] for b in translator["benchmarks"]] == ["flores200:eng_Latn-swh_Latn", "flores200:swh_Latn-eng_Latn"]
+    assert all(0 <= b["scores"]["chrf++"] <= 100 for b in translator["benchmarks"])

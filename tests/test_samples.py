@@ -15,6 +15,7 @@ LAYOUTS = {
     "tulu3": {"id", "messages", "source"},
     "gptj-pairwise": {"prompt", "chosen", "rejected"},
     "opus100-ar-en": {"translation"},
+    "parallel-en-sw": {"translation"},
 }
 
 

@@ -38,6 +38,7 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("gptj-pairwise", "gptj_pairwise.jsonl", "Dahoas/synthetic-instruct-gptj-pairwise", "mit", ("en",),
            "text-generation"),
     Sample("opus100-ar-en", "opus100_ar_en.jsonl", "Helsinki-NLP/opus-100", "other", ("ar", "en"), "translation"),
+    Sample("parallel-en-sw", "parallel_en_sw.jsonl", "Helsinki-NLP/opus-100", "other", ("en", "sw"), "translation"),
 ]}
 
 
