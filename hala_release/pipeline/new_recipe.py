@@ -16,7 +16,8 @@ from string import Template
 from hala_release.core.errors import UsageError
 
 DEFAULT_TEACHER = "CohereLabs/command-a-translate-08-2025"
-# The languages its model card lists (with English): the teacher is a default only for these.
+# The 23 languages of Cohere's Command A family (English aside), which its translate model's card names: the teacher
+# is a default only for these. Written from that card, not checked from this offline machine: --teacher overrides.
 TEACHER_LANGUAGES = {"ar", "zh", "cs", "nl", "fr", "de", "el", "he", "hi", "id", "it", "ja", "ko", "fa", "pl", "pt",
                      "ro", "ru", "es", "tr", "uk", "vi"}
 PARALLEL = "Helsinki-NLP/opus-100"
