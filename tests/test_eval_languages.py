@@ -154,3 +154,15 @@ def test_translators_are_scored_on_flores_both_ways(tiny_llama, tmp_path):
             sacrebleu.CHRF(word_order=2).corpus_score(preds, [golds]).score)
     meta = DatasetCard.load(tmp_path / "t" / "README.md").data.to_dict()
     assert meta["language"] == ["en", "sw"] and meta["task_categories"] == ["translation"]
+
+
+def test_flores_predictions_are_cached_across_runs(tiny_llama, tmp_path):
+    """The joined pairs live in a fresh scratch folder each run; the prediction cache is keyed by the data's
+    source and pin, not that folder, so a second run reuses the first one's entry."""
+    from hala_release.stages.eval.run import run_eval
+
+    cache = tmp_path / "cache"
+    for name in ("first", "again"):
+        run_eval(str(tiny_llama), suite="translation", language="sw", output=tmp_path / name, fixtures=True,
+                 max_samples=1, cache_dir=cache)
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 1

@@ -233,10 +233,10 @@ def _plan_flores(benchmark, fewshot: int, source: str, data_dir: Path | None, to
         lines = (json.dumps({f"sentence_{src}": a, f"sentence_{tgt}": b}, ensure_ascii=False) for a, b in zip(*sides))
         (scratch / config).mkdir(exist_ok=True)
         (scratch / config / f"{split}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    (scratch / "README.md").write_text( f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
-                                        f"  - split: dev\n    path: {config}/dev.jsonl\n"
-                                        f"  - split: devtest\n    path: {config}/devtest.jsonl\n---\n",
-                                        encoding="utf-8")
+    (scratch / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
+                                       f"  - split: dev\n    path: {config}/dev.jsonl\n"
+                                       f"  - split: devtest\n    path: {config}/devtest.jsonl\n---\n",
+                                       encoding="utf-8")
     return BenchmarkData(benchmark.key, str(scratch), None, source, pin, [config], 1, fewshot, license_, record)
 
 
@@ -549,7 +549,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
         f"{len(e['missing_subsets'])} of {e['subsets_total']} {e['title']} subsets missing"
         for e in plan_entries if e["missing_subsets"]]
     cache_key = "hala-" + hashlib.sha256(json.dumps(
-        {"model": resolved.pin, "data": [(p.key, p.repo, p.revision, p.pin) for p in plans]},
+        {"model": resolved.pin, "data": [(p.key, p.record.get("ref", p.repo), p.revision, p.pin) for p in plans]},
         sort_keys=True).encode()).hexdigest()[:24]
     data_source = plans[0].source
     config = {"suite": suite_label, "tasks": tasks, "backend": backend, "max_samples": max_samples,
