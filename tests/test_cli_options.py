@@ -79,7 +79,8 @@ def test_cli_hints_keep_the_flag_names_and_value_forms(tmp_path):
     assert quantize["model_free"].opts == ["--model-free"] and not quantize["model_free"].secondary_opts
     assert quantize["ignore"].multiple and quantize["ignore"].default == ["lm_head"]
     mix = {p.name: p for p in _click_command(("mix",)).params}
-    assert mix["directions"].default == "en-ar,ar-en" and mix["translated"].multiple
+    assert mix["directions"].default is None and mix["translated"].multiple  # both directions of the languages
+    assert "both directions of --source-lang and --target-lang" in mix["directions"].help
 
 
 def test_comma_values_and_sub_keys_reach_the_config(monkeypatch, tmp_path):
