@@ -81,7 +81,11 @@ def test_a_languages_suite_runs_offline_on_its_fixtures(tiny_llama, tmp_path, ca
     from hala_release.core.provenance import read_provenance
     from hala_release.stages.eval.run import run_eval
 
-    outcome = run_eval(str(tiny_llama), language="sw", output=tmp_path / "sw", fixtures=True)
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_llama, model)
+    outcome = run_eval(str(model), language="sw", output=tmp_path / "sw", fixtures=True, update_model_card=True)
     summary = _summary(tmp_path / "sw")
     assert [b["key"] for b in summary["benchmarks"]] == ["belebele_swh_Latn_mcf"]
     belebele = summary["benchmarks"][0]
@@ -89,6 +93,9 @@ def test_a_languages_suite_runs_offline_on_its_fixtures(tiny_llama, tmp_path, ca
     assert 0 <= belebele["scores"]["acc"] <= 1 and summary["partial"] and summary["suite"] == "language:sw"
     assert "kenswquad_swa left out of the sw suite" in caplog.text and "no fixture data for xcopa_swa_mcf" in caplog.text
     assert read_provenance(tmp_path / "sw").config["suite"] == "language:sw" and outcome.summary is not None
+    # the model's card gets the Swahili result as for the Arabic suites: model-index and .eval_results/
+    assert "belebele_swh_Latn_mcf" in (model / "README.md").read_text()
+    assert "task_id: belebele_swh_Latn_mcf" in (model / ".eval_results" / "belebele_swh_Latn_mcf.yaml").read_text()
 
 
 def test_a_task_file_names_any_multilingual_task_and_partial_subjects_are_explicit(tiny_llama, tmp_path, capsys):
