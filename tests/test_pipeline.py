@@ -179,6 +179,9 @@ def test_calibrate_times_each_generating_stage_with_stand_ins(tmp_path, capsys):
     judged = next(l for l in text.splitlines() if l.startswith("  judged (judge): 80 rows, "))
     assert "pairs/s x 1 device(s)" in judged and "hours (calibrated on 2 rows per stage, CPU):" in text
     assert not out.exists() or not any(out.iterdir())  # nothing built where the real run will write
+    code, again, err = _run(capsys, "pipeline", "run", recipe, "--dry-run", "--calibrate", "2", "--output-dir", out)
+    line = next(l for l in again.splitlines() if l.startswith("  translated (translate): 34 rows, "))
+    assert code == 0 and float(line.split("(")[2].split("/row")[0]) > 0  # generated again, not read from a cache
 
 
 # ---------------------------------------------------------------------------------- incremental, fast recipes
