@@ -244,6 +244,21 @@ def test_judge_filters_pairs_with_a_side_in_another_language():
     assert filter_reasons(source, target, "en", "ar", PairFilterConfig(language_id=False)).to_pylist() == [None] * 4
 
 
+def test_judge_counts_languages_under_the_side_they_were_read_on(tmp_path):
+    """A side whose language the identifier has no label for (Hawaiian) is not read; the other side's languages
+    are still counted under its own name."""
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from hala_release.stages.judge.filters import PairFilterConfig, corpus_reasons
+
+    found = Counter()
+    corpus_reasons([(pa.array([_two("en")]), pa.array([_two("ar")]))], "haw", "ar", PairFilterConfig(), tmp_path,
+                   found)
+    assert found == Counter({"target:ar": 1})
+
+
 def test_chat_mix_leaves_out_conversations_in_another_language(tmp_path, capsys):
     from datasets import Dataset
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hala_release.core.languages import LanguageCode
 from hala_release.stages.judge.filters import PairFilterConfig
 
-SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "filter_workers", "batch_size", "overwrite", "push_to_hub",
-                   "threshold", "tensor_parallel_size", "executor", "ray_address", "ray_workers",
+SCHEDULING_KEYS = {"output", "num_shards", "shard_index", "workers", "filter_workers", "batch_size", "overwrite",
+                   "push_to_hub", "threshold", "tensor_parallel_size", "executor", "ray_address", "ray_workers",
                    "ray_gpus_per_worker", "ray_cpus_per_worker"}
 
 

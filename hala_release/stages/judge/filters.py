@@ -227,31 +227,29 @@ def _texts(pa, pc, side):
 
 
 def _wrong_language(pa, pc, source, target, source_lang: str, target_lang: str, config: PairFilterConfig, failed,
-                    found: Counter | None):
+                    found: Counter):
     """Pairs with a side confidently in another language than its own (only pairs no earlier filter rejected are
     read: identification is the costliest filter). `found` counts the languages read, per side."""
     from hala_release.engines import language_id
 
-    sides = [(side, lang) for side, lang in ((source, source_lang), (target, target_lang))
+    sides = [(name, side.to_pylist(), lang) for name, side, lang in (("source", source, source_lang),
+                                                                       ("target", target, target_lang))
              if config.language_id and language_id.knows(lang)]
     if not sides:
         return pa.array([False] * len(source))
     wrong = []
-    texts = [side.to_pylist() for side, _ in sides]
     for row, failed_before in enumerate(pc.fill_null(failed, False).to_pylist()):
         bad = False
         if not failed_before:
-            for (_, lang), side_texts, name in zip(sides, texts, ("source", "target")):
+            for name, side_texts, lang in sides:
                 verdict = language_id.identify(side_texts[row], config.language_min_letters, lang)
-                if found is not None:
-                    found[f"{name}:" + ("short" if verdict is None else language_group(verdict.language))] += 1
+                found[f"{name}:" + ("short" if verdict is None else language_group(verdict.language))] += 1
                 bad = bad or language_id.is_other_language(verdict, lang, config.min_language_confidence)
         wrong.append(bad)
     return pa.array(wrong, pa.bool_())
 
 
-def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig,
-                  found: Counter | None = None):
+def _pair_filters(source, target, source_lang: str, target_lang: str, config: PairFilterConfig, found: Counter):
     """Per-pair reasons for one batch and its duplicate keys (the normalised text is made once, for both)."""
     import pyarrow as pa
     import pyarrow.compute as pc
