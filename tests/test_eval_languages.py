@@ -60,6 +60,18 @@ def test_other_languages_follow_the_written_rule(code, expected):
     assert [t.name for t in tasks] == expected and all(t.fewshot == 0 and not t.left_out for t in tasks)
 
 
+def test_a_suites_few_shot_count_does_not_depend_on_what_registered_its_tasks_first():
+    """A task file registers `belebele_swh_Latn_mcf` at its own few-shot count; Swahili's FineTasks suite still runs
+    it 5-shot, and the task file's own line decides for the file."""
+    from hala_release.stages.eval import tasks
+    from hala_release.stages.eval.languages import check_task
+    from hala_release.stages.eval.run import parse_suite
+
+    tasks.register_language_task(check_task("belebele_swh_Latn_mcf", 0))
+    requests = {r.benchmark: r.fewshot for r in parse_suite(tasks.language_suite("sw"))}
+    assert requests["belebele_swh_Latn_mcf"] == 5 and set(requests.values()) == {5}
+
+
 def test_cloze_formulation_and_its_limits():
     names = [t.name for t in language_tasks("yo", "cf", fewshot=3)]
     assert names == ["belebele_yor_Latn_cf", "global_mmlu_all_yor_mcf", "afri_xnli_yor_cf"]  # Global-MMLU: mcf only

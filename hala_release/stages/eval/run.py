@@ -89,7 +89,7 @@ def parse_suite(suite: str) -> list[TaskRequest]:
     """A suite name or a task file -> what to run. Unknown names are refused with the valid ones listed."""
     hala = _tasks_module()
     if suite in hala.SUITES:
-        return [TaskRequest(key, fewshot=hala.BENCHMARKS[key].fewshot) for key in hala.SUITES[suite]]
+        return [TaskRequest(key, fewshot=hala.FEWSHOT.get(suite, {}).get(key, 0)) for key in hala.SUITES[suite]]
     path = Path(suite).expanduser()
     if not path.is_file():
         raise UsageError(f"unknown suite {suite!r}: choose {', '.join(hala.SUITES)}, or pass a file listing tasks "

@@ -69,29 +69,37 @@ TRANSLATION_DATASET = "hala-release/mmlu-en-ar"
 _LANGUAGES = {"en": Language.ENGLISH, "ar": Language.ARABIC}
 
 
-def translation_config(source: str, target: str, repo: str = TRANSLATION_DATASET) -> LightevalTaskConfig:
-    """MMLU source->target translation, prompted and generated as lighteval's FLORES-200 tasks are."""
-
-    def adapter(line: dict) -> dict:
-        return {"source_text": line["translation"][source], "target_text": line["translation"][target]}
-
+def _translation_task(name: str, source_language: Language, target_language: Language, adapter, repo: str,
+                      subset: str, splits: list[str], few_shots_split: str | None) -> LightevalTaskConfig:
+    """A translation task as lighteval's FLORES-200 tasks define one (its template, greedy generation up to a
+    newline), scored with sacreBLEU's chrF++ and BLEU through `SacreBleuCorpusMetric`; the last split is scored."""
     return LightevalTaskConfig(
-        name=f"mmlu_translation_{source}_{target}",
+        name=name,
         prompt_function=get_translation_prompt_function(
-            source_language=_LANGUAGES[source], target_language=_LANGUAGES[target], adapter=adapter,
+            source_language=source_language, target_language=target_language, adapter=adapter,
             formulation=CFFormulation(),
         ),
         hf_repo=repo,
-        hf_subset="default",
-        hf_avail_splits=["test"],
-        evaluation_splits=["test"],
-        few_shots_split=None,
+        hf_subset=subset,
+        hf_avail_splits=splits,
+        evaluation_splits=splits[-1:],
+        few_shots_split=few_shots_split,
         few_shots_select=None,
         generation_size=300,
         stop_sequence=["\n"],
         metrics=[CHRF_PLUS, BLEU],
         version=0,
     )
+
+
+def translation_config(source: str, target: str, repo: str = TRANSLATION_DATASET) -> LightevalTaskConfig:
+    """MMLU source->target translation, prompted and generated as lighteval's FLORES-200 tasks are."""
+
+    def adapter(line: dict) -> dict:
+        return {"source_text": line["translation"][source], "target_text": line["translation"][target]}
+
+    return _translation_task(f"mmlu_translation_{source}_{target}", _LANGUAGES[source], _LANGUAGES[target], adapter,
+                             repo, "default", ["test"], None)
 
 
 FLORES_DATASET = "facebook/flores"  # FLORES-200 as Parquet: one config per language, a `sentence` column
@@ -99,35 +107,18 @@ FLORES_DATASET = "facebook/flores"  # FLORES-200 as Parquet: one config per lang
 
 def flores_config(source: str, target: str, repo: str) -> LightevalTaskConfig:
     """FLORES-200 devtest, `source` -> `target` (FLORES codes, e.g. eng_Latn -> swh_Latn), as lighteval's
-    `flores200:{src}-{tgt}` task defines it (its translation template, devtest scored, dev for few-shot), read from a
-    folder of aligned pairs (`sentence_{code}` columns, built from the per-language configs) and scored with
-    sacreBLEU's chrF++ and BLEU through `SacreBleuCorpusMetric`."""
-    from lighteval.utils.language import Language as LightevalLanguage
+    `flores200:{src}-{tgt}` task defines it (devtest scored, dev for few-shot), read from a folder of aligned pairs
+    (`sentence_{code}` columns, built from the per-language configs)."""
     from lighteval.utils.language import manage_duplicate_language_codes
 
-    def language(flores: str):  # as lighteval's flores200 tasks name the languages
-        return LightevalLanguage(manage_duplicate_language_codes(flores.split("_")[0]))
+    def language(flores: str) -> Language:  # as lighteval's flores200 tasks name the languages
+        return Language(manage_duplicate_language_codes(flores.split("_")[0]))
 
     def adapter(line: dict) -> dict:
         return {"source_text": line[f"sentence_{source}"], "target_text": line[f"sentence_{target}"]}
 
-    return LightevalTaskConfig(
-        name=f"flores200:{source}-{target}",
-        prompt_function=get_translation_prompt_function(
-            source_language=language(source), target_language=language(target), adapter=adapter,
-            formulation=CFFormulation(),
-        ),
-        hf_repo=repo,
-        hf_subset=f"{source}-{target}",
-        hf_avail_splits=["dev", "devtest"],
-        evaluation_splits=["devtest"],
-        few_shots_split="dev",
-        few_shots_select=None,
-        generation_size=300,
-        stop_sequence=["\n"],
-        metrics=[CHRF_PLUS, BLEU],
-        version=0,
-    )
+    return _translation_task(f"flores200:{source}-{target}", language(source), language(target), adapter, repo,
+                             f"{source}-{target}", ["dev", "devtest"], "dev")
 
 
 @dataclass(frozen=True)
@@ -141,7 +132,6 @@ class Benchmark:
     metrics: tuple[str, ...]  # short metric names, in summary order
     hub: bool = True  # whether `dataset` exists on the Hub (else only --data-dir/--fixtures provide it)
     needs: str = ""  # extra requirement to run it, shown in errors and docs
-    fewshot: int = 0  # the suite's few-shot count for it (FineTasks lists 5-shot tasks)
     flores: tuple[str, str] | None = None  # (source, target) FLORES codes: the pairs are joined from `dataset`
 
     @property
@@ -227,6 +217,7 @@ SUITES: dict[str, list[str]] = {
 
 LANGUAGE_SUITE = "language:"  # + code (+ ":cf"): a target language's own suite, registered when asked for
 LEFT_OUT: dict[str, list[tuple[str, str]]] = {}  # language suite -> (task, why it does not run here)
+FEWSHOT: dict[str, dict[str, int]] = {}  # suite -> benchmark key -> few-shot count (FineTasks: 5; otherwise 0)
 
 
 def language_suite(code: str, formulation: str = "mcf") -> str:
@@ -243,6 +234,7 @@ def language_suite(code: str, formulation: str = "mcf") -> str:
         if not keys:
             raise ValueError(f"lighteval registers no benchmark of {code} that runs here")
         SUITES[name] = keys
+        FEWSHOT[name] = {task.name: task.fewshot for task in tasks if not task.left_out}
         LEFT_OUT[name] = [(task.name, task.left_out) for task in tasks if task.left_out]
     return name
 
@@ -275,8 +267,7 @@ def register_language_task(task) -> str:
         configs = task_configs(task)
         names = {metric.metric_name for metric in configs[0].metrics}
         metric = "acc_norm" if "acc_norm" in names else "acc" if "acc" in names else sorted(names)[0]
-        BENCHMARKS[task.name] = Benchmark(task.name, task.name, configs[0].hf_repo, configs, (metric,),
-                                          fewshot=task.fewshot)
+        BENCHMARKS[task.name] = Benchmark(task.name, task.name, configs[0].hf_repo, configs, (metric,))
     return task.name
 
 
