@@ -138,6 +138,8 @@ def test_language_option_mistakes(tiny_llama, tmp_path, capsys):
     assert main([*base, "--language", "sw", "--suite", "oall-v2"]) == 2
     assert "drop --suite oall-v2" in capsys.readouterr().err
     assert main([*base, "--language", "xx"]) == 2 and "unknown language code" in capsys.readouterr().err
+    assert main([*base, "--language", "sw", "--formulation", "hybrid"]) == 2
+    assert "choose mcf or cf" in capsys.readouterr().err
 
 
 def test_translators_are_scored_on_flores_both_ways(tiny_llama, tmp_path):

@@ -202,6 +202,7 @@ def test_card_and_histogram(tiny_llama, tmp_path, capsys):
     (["--verdicts", "YES"], 2, "exactly two words"),  # a usage error, found when the options are read
     (["--engine", "openai"], 2, "reads token probabilities"),
     (["--threshold", "1.5"], 2, "--threshold is a probability"),
+    (["--filter-workers", "0"], 2, "filter_workers"),
 ])
 def test_judge_errors(argv, code, fragment, tiny_llama, tmp_path, capsys):
     source = export_sample("opus100-ar-en", tmp_path / "opus")

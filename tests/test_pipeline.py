@@ -146,6 +146,9 @@ def test_dry_run_says_how_to_get_hours_and_prices_tokens_at_a_given_rate(monkeyp
            f"{tokens / 100 / 3600:.3g} GPU-hours at 100 tokens/s per engine" in text
     code, _, err = _run(capsys, "pipeline", "run", TINY, "--calibrate", "2")
     assert code == 2 and "add --dry-run" in err
+    for flag, value in (("--calibrate", "0"), ("--tokens-per-second", "-5")):
+        code, _, err = _run(capsys, "pipeline", "run", TINY, "--dry-run", flag, value)
+        assert code == 2 and ("calibrate" if flag == "--calibrate" else "tokens_per_second") in err, err
 
 
 def test_calibrate_times_each_generating_stage_with_stand_ins(tmp_path, capsys):

@@ -24,9 +24,9 @@ class PipelineRunOptions(BaseModel):
     dry_run: bool = Field(False, description="Validate and explain the recipe; run and download nothing.",
                           json_schema_extra={"cli": {"flags": "--dry-run"}})
     private: bool = Field(False, description="Create pushed repos as private.")
-    calibrate: int | None = Field(None, description="With --dry-run: run each translate and judge stage on its "
+    calibrate: int | None = Field(None, ge=1, description="With --dry-run: run each translate and judge stage on its "
                                                     "first N rows here, and print device hours at the measured rates.")
-    tokens_per_second: float | None = Field(None, description="With --dry-run: also price the tokens to generate "
+    tokens_per_second: float | None = Field(None, gt=0, description="With --dry-run: also price the tokens to generate "
                                                               "at this rate per engine (a cluster you do not have).")
 
 

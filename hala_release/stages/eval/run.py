@@ -497,8 +497,10 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
     if language is not None and suite not in ("hala", "translation"):
         raise UsageError(f"--language picks the language's own suite (or, with --suite translation, FLORES-200 "
                          f"English<->LANG): drop --suite {suite}")
-    if formulation not in ("mcf", "cf"):
-        raise UsageError(f"--formulation {formulation!r}: choose mcf or cf")
+    from hala_release.stages.eval.languages import FORMULATIONS
+
+    if formulation not in FORMULATIONS:
+        raise UsageError(f"--formulation {formulation!r}: choose {' or '.join(FORMULATIONS)}")
     started = time.perf_counter()
     prepare_output(output, overwrite)  # before any model or benchmark is read
     hala = _tasks_module()

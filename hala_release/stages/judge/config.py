@@ -44,7 +44,7 @@ class JudgeConfig(BaseModel):
     num_shards: int = Field(1, description="Split the chunks among N jobs.")
     shard_index: int = Field(0, description="Which of the N shards this job runs.")
     workers: int = Field(1, description="Local worker processes for the chunks.")
-    filter_workers: int | None = Field(None, description=(
+    filter_workers: int | None = Field(None, ge=1, description=(
         "Processes for the rule filters' one pass over the corpus (default: one per CPU core, at most 8, for a "
         "corpus of more than one batch of 65,536 pairs; else 1)."))
     executor: str = Field("local", description="local or ray.")

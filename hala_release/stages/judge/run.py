@@ -174,7 +174,7 @@ def shared_reasons(plan: dict[str, Any], config: JudgeConfig, dataset, source, t
 
 def _filter_workers(config: JudgeConfig, pairs: int) -> int:
     if config.filter_workers is not None:
-        return max(1, config.filter_workers)
+        return config.filter_workers
     return min(len(os.sched_getaffinity(0)), 8) if pairs > BATCH_ROWS else 1
 
 
