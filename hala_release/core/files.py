@@ -1,13 +1,20 @@
-"""File primitives every layer shares: the one overwrite guard, atomic writes and staging links."""
+"""File primitives every layer shares: the one overwrite guard, atomic writes, self-checking work files and
+staging links."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from hala_release.core.errors import HalaError
+
+log = logging.getLogger(__name__)
+CHECKSUM_SUFFIX = ".sha256"
 
 
 def prepare_output(path: Path | str, overwrite: bool, *, what: str = "output folder", fix: str = "--overwrite",
@@ -41,3 +48,62 @@ def link_file(source: Path, target: Path) -> None:
         os.symlink(source.resolve(), target)
     except OSError:
         shutil.copy2(source, target)
+
+
+class DamagedFile(HalaError):
+    """A work file that is missing its record, cannot be read, or does not match the checksum it was written with."""
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def checked_bytes(path: Path, record: dict) -> bytes:
+    """The file's bytes, if they are the ones `record` ({"bytes": size, "sha256": hex}) describes; else DamagedFile.
+
+    A node that dies mid-copy on a network filesystem leaves a truncated file, and a bad disk flips bytes: a rerun
+    that trusted such a file would stop on it, or worse, put what it holds into an artifact."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise DamagedFile(f"cannot be read ({err.strerror or err})") from None
+    if not isinstance(record, dict) or "sha256" not in record:
+        raise DamagedFile("has no checksum record")
+    if len(data) != record.get("bytes"):
+        raise DamagedFile(f"holds {len(data)} bytes, {record.get('bytes')} were written")
+    if checksum(data) != record["sha256"]:
+        raise DamagedFile("does not match the checksum it was written with")
+    return data
+
+
+def write_checked(path: Path, data: bytes) -> None:
+    """Write `data` atomically with a checksum file beside it (`<name>.sha256`), for `read_checked`.
+
+    The checksum goes first: the data file's existence means both are complete."""
+    path = Path(path)
+    write_atomic(path.with_name(path.name + CHECKSUM_SUFFIX),
+                 json.dumps({"bytes": len(data), "sha256": checksum(data)}))
+    write_atomic(path, data)
+
+
+def read_checked(path: Path) -> bytes | None:
+    """A file written by `write_checked`: its bytes, or None when it is absent or damaged (then both files are
+    removed, with one warning naming it, and the caller makes it again)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    sidecar = path.with_name(path.name + CHECKSUM_SUFFIX)
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        return checked_bytes(path, record)
+    except (OSError, ValueError, DamagedFile) as err:
+        reason = err if isinstance(err, DamagedFile) else f"its checksum file {sidecar.name} is missing or damaged"
+        discard_damaged(path, str(reason), sidecar)
+        return None
+
+
+def discard_damaged(path: Path, reason: str, *companions: Path, then: str = "it is made again") -> None:
+    """Remove a damaged work file (and the files that describe it) with one warning line that names it."""
+    log.warning("%s %s: %s", path, reason, then)
+    for item in (path, *companions):
+        Path(item).unlink(missing_ok=True)

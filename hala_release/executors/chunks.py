@@ -5,6 +5,10 @@ atomically into a work folder beside the output; a rerun skips finished chunks, 
 command again". A plan file pins what the chunks were made from, so chunks of another configuration or input
 revision are never mixed in. Runners (one engine each) process chunks in this process, in forked workers,
 or on Ray; the stage then streams the chunks, in order, into its artifact.
+
+A finished chunk proves itself: its stats record the Parquet file's size, SHA-256 and row count. A chunk whose
+file or stats are damaged (a node that died mid-copy, a flipped byte) counts as not done: a rerun or the gather
+does it again after one warning line, so a damaged file never stops a run nor reaches an artifact.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from hala_release.core.files import write_atomic
+from hala_release.core.files import DamagedFile, checked_bytes, checksum, discard_damaged, write_atomic
 from hala_release.core.errors import HalaError
 
 
@@ -63,7 +67,40 @@ def chunk_path(plan: dict[str, Any], index: int) -> Path:
 
 
 def chunk_done(plan: dict[str, Any], index: int) -> bool:
-    return chunk_path(plan, index).exists()
+    """Whether chunk `index` is finished and intact; a damaged one is removed (with a warning) so it is redone."""
+    path = chunk_path(plan, index)
+    if not path.exists():
+        return False
+    try:
+        _verified(path)
+    except DamagedFile as err:
+        discard_damaged(path, f"is damaged (it {err})", path.with_suffix(".json"), then="the chunk is done again")
+        return False
+    return True
+
+
+_VERIFIED: dict[tuple, dict[str, Any]] = {}  # identity of both files -> the stats, for chunks this process checked
+
+
+def _verified(path: Path, reread: bool = False) -> tuple[dict[str, Any], bytes | None]:
+    """A chunk's stats, and its bytes when they were read to check it (None when this process already checked
+    the very same file and `reread` is off). Raises DamagedFile."""
+    try:
+        identity = tuple((str(file), status.st_size, status.st_mtime_ns, status.st_ino)
+                         for file, status in ((f, f.stat()) for f in (path, path.with_suffix(".json"))))
+    except OSError:
+        raise DamagedFile("has no readable stats file") from None
+    if identity in _VERIFIED and not reread:
+        return _VERIFIED[identity], None
+    try:
+        stats = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise DamagedFile("has no readable stats file") from None
+    if not isinstance(stats, dict) or stats.pop("check", None) != _stats_checksum(stats):
+        raise DamagedFile("has a stats file that does not match its checksum")
+    data = checked_bytes(path, stats.get("file"))
+    _VERIFIED[identity] = stats
+    return stats, data
 
 
 def shard_todo(plan: dict[str, Any], num_shards: int, shard_index: int) -> list[int]:
@@ -72,21 +109,58 @@ def shard_todo(plan: dict[str, Any], num_shards: int, shard_index: int) -> list[
 
 
 def write_chunk(plan: dict[str, Any], index: int, table, stats: dict[str, Any]) -> None:
-    """Stats first, then the Parquet file: its existence is the completion marker."""
+    """Stats (with the file's size, checksum and row count) first, then the Parquet file: its existence is the
+    completion marker, and the stats are what it is checked against."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    write_atomic(chunk_path(plan, index).with_suffix(".json"), json.dumps(stats).encode())
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    write_atomic(chunk_path(plan, index), sink.getvalue().to_pybytes())
+    data = sink.getvalue().to_pybytes()
+    record = {**stats, "file": {"bytes": len(data), "sha256": checksum(data), "rows": table.num_rows}}
+    record["check"] = _stats_checksum(record)
+    write_atomic(chunk_path(plan, index).with_suffix(".json"), json.dumps(record).encode())
+    write_atomic(chunk_path(plan, index), data)
+
+
+def _stats_checksum(stats: dict[str, Any]) -> str:
+    return checksum(json.dumps(stats, sort_keys=True).encode())
+
+
+def chunk_stats(plan: dict[str, Any], index: int) -> dict[str, Any]:
+    """A finished chunk's stats, as checked against its file."""
+    return _gathered(chunk_path(plan, index))[0]
 
 
 def chunk_tables(plan: dict[str, Any]) -> Iterator:
+    """Every chunk's table, in order, each checked against its stats as it is read."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for index in range(plan["chunks"]):
-        yield pq.read_table(chunk_path(plan, index))
+        path = chunk_path(plan, index)
+        stats, data = _gathered(path, reread=True)  # the bytes parsed are the bytes checked
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except pa.ArrowException as err:
+            raise _broke(path, err) from None
+        if table.num_rows != stats["file"]["rows"]:
+            raise _broke(path, f"{table.num_rows} rows, {stats['file']['rows']} were written")
+        yield table
+
+
+def _gathered(path: Path, reread: bool = False) -> tuple[dict[str, Any], bytes | None]:
+    """`_verified` for a chunk the run already counted as done: if it broke since, the gather stops (it is never
+    written into the artifact) with the fix."""
+    try:
+        return _verified(path, reread)
+    except (OSError, DamagedFile) as err:
+        raise _broke(path, err) from None
+
+
+def _broke(path: Path, reason) -> DamagedFile:
+    return DamagedFile(f"chunk {path} broke while the artifact was assembled ({reason}): rerun the same command, "
+                       f"which does it again")
 
 
 def total_stats(plan: dict[str, Any], nested: str = "failures") -> tuple[Counter, Counter]:
@@ -94,7 +168,7 @@ def total_stats(plan: dict[str, Any], nested: str = "failures") -> tuple[Counter
     totals: Counter = Counter()
     inner: Counter = Counter()
     for index in range(plan["chunks"]):
-        stats = json.loads(chunk_path(plan, index).with_suffix(".json").read_text())
+        stats = dict(chunk_stats(plan, index))
         inner.update(stats.pop(nested, {}))
         totals.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return totals, inner

@@ -12,11 +12,10 @@ A node lost mid-run costs only its chunks in flight: Ray Data restarts the actor
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from hala_release.core.errors import HalaError, UsageError
-from hala_release.executors.chunks import chunk_done, chunk_path
+from hala_release.executors.chunks import chunk_done, chunk_stats
 
 
 def replica_resources(engine: str, tensor_parallel_size: int, gpus: int | None, cpus: int) -> dict[str, Any]:
@@ -74,7 +73,7 @@ class _ChunkWorker:
     def _run(self, index: int) -> int:
         # A retried task (its node was lost after the chunk was written) finds the chunk done: no work again.
         if chunk_done(self.plan, index):
-            return json.loads(chunk_path(self.plan, index).with_suffix(".json").read_text())["rows"]
+            return chunk_stats(self.plan, index)["rows"]
         return self.runner.run(index)["rows"]
 
 

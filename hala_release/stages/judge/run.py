@@ -28,7 +28,7 @@ from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_don
                       shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
 from hala_release.core.errors import HalaError, UsageError
-from hala_release.core.files import prepare_output, write_atomic
+from hala_release.core.files import prepare_output, read_checked, write_checked
 from hala_release.stages.judge.config import JudgeConfig
 from hala_release.stages.judge.filters import FILTERS, RULES, corpus_reasons, count_reasons, reasons_of
 
@@ -182,10 +182,12 @@ def languages_found(plan: dict[str, Any]) -> dict[str, int]:
     """The languages the cheap filters identified, per side ("source:en": n), as recorded with the reason codes."""
     import pyarrow.parquet as pq
 
-    path = Path(plan["work_dir"]) / REASONS_FILE
-    if not path.exists():
+    import pyarrow as pa
+
+    data = read_checked(Path(plan["work_dir"]) / REASONS_FILE)
+    if data is None:
         return {}
-    metadata = pq.read_schema(path).metadata or {}
+    metadata = pq.read_schema(pa.BufferReader(data)).metadata or {}
     return json.loads(metadata.get(b"hala_languages", b"{}").decode())
 
 
@@ -202,9 +204,14 @@ def _plan_stamp(plan: dict[str, Any]) -> str:
 
 
 def _read_reasons(pq, path: Path, stamp: str):
-    if not path.exists():
+    """The stored reason codes, if they were made for this plan and their file is intact (a damaged one is
+    removed with a warning, and the pass runs again)."""
+    import pyarrow as pa
+
+    data = read_checked(path)
+    if data is None:
         return None
-    table = pq.read_table(path)
+    table = pq.read_table(pa.BufferReader(data))
     if (table.schema.metadata or {}).get(b"hala_plan", b"").decode() != stamp:
         return None
     return table.column("code").to_numpy()
@@ -217,7 +224,7 @@ def _write_reasons(pq, path: Path, stamp: str, codes, languages: Counter) -> Non
     sink = pa.BufferOutputStream()
     metadata = {"hala_plan": stamp, "hala_languages": json.dumps(dict(sorted(languages.items())))}
     pq.write_table(table.replace_schema_metadata(metadata), sink)
-    write_atomic(path, sink.getvalue().to_pybytes())
+    write_checked(path, sink.getvalue().to_pybytes())
 
 
 def run_judge(config: JudgeConfig) -> dict[str, Any]:
@@ -262,6 +269,8 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
                "cheap_filter_seconds": round(filter_seconds, 2)}
     if done < plan["chunks"] or config.num_shards > 1:
         return {**summary, "status": "partial" if done < plan["chunks"] else "shards-complete"}
+    if not todo:  # a gather: the card's language counts come from the pass's file, made again if it was damaged
+        shared_reasons(plan, config, dataset, source, target)
     return {**summary, **assemble(config, plan, source_ref, judge_ref, output, started),
             "status": "complete"}
 
