@@ -137,3 +137,98 @@ def test_a_damaged_cheap_filter_file_is_computed_again(how, tiny_llama, tmp_path
     stats = json.loads((out / "hala_provenance.json").read_text())["stats"]
     assert stats["counts"] == clean_stats["counts"]
     assert (out / "README.md").read_text().count("Languages found") == 1
+
+
+# ------------------------------------------------------------------------------------------ translation cache
+
+CONTEXT = {"model": "m", "model_pin": "sha256:0", "prompt": "p", "sampling": {}, "source_lang": "en",
+           "target_lang": "ar"}
+ENTRIES = {f"source {n}": (f"translation number {n:02d}", n) for n in range(40)}
+
+
+def _merged_cache(folder):
+    from hala_release.engines.translation_cache import TranslationCache
+
+    cache = TranslationCache(folder, CONTEXT)
+    cache.put_many(ENTRIES)
+    cache.close()
+    assert cache.merge() == 1
+    return cache.main_path
+
+
+def _flip_inside(path, text: str) -> None:
+    """Change one letter of a stored translation the way a bad disk does: the file stays a valid database."""
+    data = path.read_bytes()
+    at = data.index(text.encode()) + len("translation")
+    path.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:])
+
+
+def test_a_damaged_cache_entry_is_never_returned(tmp_path, caplog):
+    from hala_release.engines.translation_cache import TranslationCache
+
+    main = _merged_cache(tmp_path)
+    _flip_inside(main, "translation number 17")
+    with caplog.at_level(logging.WARNING):
+        found = TranslationCache(tmp_path, CONTEXT).get_many(list(ENTRIES))
+        TranslationCache(tmp_path, CONTEXT).get_many(list(ENTRIES))
+    assert found == {k: v for k, v in ENTRIES.items() if k != "source 17"}  # the rest still hit
+    assert len(warnings_naming(caplog, main)) == 2 and "1 damaged entry" in warnings_naming(caplog, main)[0]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_main_cache_file_is_set_aside_at_merge(how, tmp_path, caplog):
+    from hala_release.engines.translation_cache import TranslationCache
+
+    main = _merged_cache(tmp_path)
+    damage(main, how)
+    cache = TranslationCache(tmp_path, CONTEXT)
+    with caplog.at_level(logging.WARNING):
+        found = cache.get_many(list(ENTRIES))  # only hits are lost: no error, and never a damaged entry
+        assert all(found[key] == ENTRIES[key] for key in found)
+        cache.put_many({"new": ("جديد", 1)})
+        cache.close()
+        assert cache.merge() == 1
+    assert TranslationCache(tmp_path, CONTEXT).get_many(["new"]) == {"new": ("جديد", 1)}
+    if how == "truncate":  # half a database: sqlite reports it damaged, and the merge starts a new main file
+        assert found == {} and warnings_naming(caplog, main) and list(tmp_path.glob("translations.sqlite.damaged-*"))
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_pending_cache_file_is_skipped_and_removed_at_merge(how, tmp_path, caplog):
+    from hala_release.engines.translation_cache import TranslationCache
+
+    writer = TranslationCache(tmp_path, CONTEXT)
+    writer.put_many(ENTRIES)
+    writer.close()
+    pending = next(writer.pending_dir.glob("*.sqlite"))
+    if how == "flip":
+        _flip_inside(pending, "translation number 03")
+    else:
+        damage(pending, how)
+    reader = TranslationCache(tmp_path, CONTEXT)
+    with caplog.at_level(logging.WARNING):
+        found = reader.get_many(list(ENTRIES))
+        assert "source 3" not in found and all(found[k] == ENTRIES[k] for k in found)
+        assert reader.merge() == 1
+    assert warnings_naming(caplog, pending) and not pending.exists()
+    assert TranslationCache(tmp_path, CONTEXT).get_many(["source 3"]) == {}
+
+
+def test_a_translation_rerun_over_a_damaged_cache_translates_the_damaged_entry_again(tmp_path, capsys, caplog):
+    from hala_release.core.provenance import read_provenance
+
+    source = export_sample("openorca", tmp_path / "src")
+    cache = tmp_path / "cache"
+    common = ["translate", source, "--engine", "echo", "--chunk-size", "5", "--cache-dir", cache]
+    assert run_cli(capsys, *common, "--output", tmp_path / "first")[0] == 0
+    first = split_rows(tmp_path / "first", "train")
+    main = cache / "translations.sqlite"
+    entry = next(row for row in first if len(row["question_ar"]) > 20)["question_ar"]
+    data = main.read_bytes()
+    at = data.index(entry.encode()) + 1  # inside the stored translation of that question
+    main.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:])
+    with caplog.at_level(logging.WARNING):
+        assert run_cli(capsys, *common, "--output", tmp_path / "again")[0] == 0
+    assert split_rows(tmp_path / "again", "train") == first
+    assert read_provenance(tmp_path / "again").stats["generated_segments"] >= 1
+    assert warnings_naming(caplog, main)

@@ -11,6 +11,10 @@ entirely) cannot be trusted. So no file has two writers: each thread of each pro
 the step that gathers a finished run, folds the pending files into the main file under a lock file and deletes
 them. Connections are opened lazily in the thread that uses them: Ray Data calls an actor from another thread
 than the one that built it, and a sqlite3 connection belongs to its thread.
+
+Every entry carries a checksum of its key, text and token count, checked on each read and on merge: a byte a bad
+disk flipped inside a translation would otherwise be copied into every dataset that hits it. A damaged entry or
+file costs only its hits (one warning line names the file); a damaged pending file is removed at merge.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ import re
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 MAIN_FILE = "translations.sqlite"
-_SCHEMA = "CREATE TABLE IF NOT EXISTS translations (key TEXT PRIMARY KEY, text TEXT, tokens INTEGER)"
+TABLE = "translations_v2"  # `translations` (no checksums) was the first format; its entries are no longer read
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, text TEXT, tokens INTEGER, checksum TEXT)"
+_DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}  # sqlite's codes for a file whose bytes are not a database
 _BATCH = 500  # keys per SELECT (SQLite limits the number of bound parameters)
 _MAX_OPEN_READERS = 64  # pending files kept open per thread; more are opened per lookup
 
@@ -62,18 +69,34 @@ class TranslationCache:
             missing = [key for key in keys if keys[key] not in found]
             if not missing:
                 break
+            damaged = 0
             try:
-                for key, text, tokens in self._select(path, missing):
-                    found[keys[key]] = (text, tokens)
-            except sqlite3.Error:
+                for key, text, tokens, check in self._select(path, missing):
+                    if check == entry_checksum(key, text, tokens):
+                        found[keys[key]] = (text, tokens)
+                    else:
+                        damaged += 1
+            except sqlite3.Error as error:
                 self._forget(path)  # being written, merged away or damaged: only hits are lost
+                if _is_damaged(error):
+                    self._warn(path, f"cannot be read ({error})")
+            if damaged:
+                self._warn(path, f"has {damaged} damaged entr{'y' if damaged == 1 else 'ies'}")
         return found
+
+    def _warn(self, path: Path, problem: str) -> None:
+        """One line per damaged file and process: its entries are translated again."""
+        warned = self._state().warned
+        if path not in warned:
+            warned.add(path)
+            log.warning("translation cache: %s %s: those segments are translated again", path, problem)
 
     def put_many(self, items: dict[str, tuple[str, int]]) -> None:
         db = self._writer()
         with _transaction(db):
-            db.executemany("INSERT OR REPLACE INTO translations VALUES (?, ?, ?)",
-                           [(self.key(src), text, tokens) for src, (text, tokens) in items.items()])
+            db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
+                           [(key, text, tokens, entry_checksum(key, text, tokens))
+                            for key, (text, tokens) in ((self.key(src), item) for src, item in items.items())])
 
     def merge(self) -> int:
         """Fold this context's pending files into the main file and delete them; returns how many were merged.
@@ -85,11 +108,16 @@ class TranslationCache:
             return 0
         self.close()
         with _file_lock(self.folder / (MAIN_FILE + ".lock")):
-            db = _connect(self.main_path)
             try:
-                merged = sum(_merge_file(db, path) for path in pending)
-            finally:
-                db.close()
+                merged = _merge_files(self.main_path, pending)
+            except sqlite3.DatabaseError as error:
+                if not _is_damaged(error):
+                    raise
+                aside = self.main_path.with_name(f"{MAIN_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+                os.replace(self.main_path, aside)
+                log.warning("translation cache: %s is damaged (%s): set aside as %s and started again", self.main_path,
+                            error, aside.name)
+                merged = _merge_files(self.main_path, pending)
         _remove_empty(self.pending_dir)
         return merged
 
@@ -106,6 +134,7 @@ class TranslationCache:
         state = self._local
         if getattr(state, "pid", None) != os.getpid():
             state.pid, state.writer, state.writer_path, state.readers = os.getpid(), None, None, {}
+            state.warned = set()
         return state
 
     def _writer(self) -> sqlite3.Connection:
@@ -133,11 +162,13 @@ class TranslationCache:
         opened = db is None
         if opened:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            db.text_factory = _lenient_text
         try:
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start:start + _BATCH]
                 yield from db.execute(
-                    f"SELECT key, text, tokens FROM translations WHERE key IN ({','.join('?' * len(batch))})", batch)
+                    f"SELECT key, text, tokens, checksum FROM {TABLE} WHERE key IN ({','.join('?' * len(batch))})",
+                    batch)
         finally:
             if opened and len(state.readers) < _MAX_OPEN_READERS:
                 state.readers[path] = db
@@ -150,28 +181,78 @@ class TranslationCache:
             db.close()
 
 
+def entry_checksum(key: str, text: str, tokens: int) -> str:
+    return hashlib.sha256(f"{key}\0{text}\0{tokens}".encode()).hexdigest()[:32]
+
+
+def _is_damaged(error: sqlite3.Error) -> bool:
+    return getattr(error, "sqlite_errorname", "") in _DAMAGED
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """A read-write connection in rollback-journal mode (WAL needs shared memory, which NFS does not have)."""
     db = sqlite3.connect(path, timeout=60, isolation_level=None)
     db.execute("PRAGMA journal_mode=DELETE")  # also converts a file left in WAL mode by an older version
     db.execute(_SCHEMA)
+    db.create_function("entry_checksum", 3, entry_checksum, deterministic=True)
+    db.text_factory = _lenient_text
     return db
 
 
+def _lenient_text(data: bytes) -> str:
+    """A damaged byte can leave a stored text that is not UTF-8: it then fails its checksum like any other damage
+    (instead of failing the whole read)."""
+    return data.decode("utf-8", "replace")
+
+
+def _merge_files(main_path: Path, pending: list[Path]) -> int:
+    db = _connect(main_path)
+    try:
+        return sum(_merge_file(db, path) for path in pending)
+    finally:
+        db.close()
+
+
 def _merge_file(db: sqlite3.Connection, path: Path) -> bool:
-    """Copy one pending file into the main file and delete it; a file that cannot be read stays for a later merge."""
+    """Copy one pending file's intact entries into the main file and delete it. A file that cannot be read now
+    (locked) stays for a later merge; a damaged one, or one in the first format, is removed: only hits are lost.
+    A damaged-file error after the pending file was found intact is the main file's, for `merge` to handle."""
+    problem = _unusable(path)
+    if problem:
+        log.warning("translation cache: %s %s: removed, its segments are translated again when met", path, problem)
+        path.unlink()
+        return True
     try:
         db.execute("ATTACH DATABASE ? AS shard", (str(path),))
         try:
             with _transaction(db):
-                db.execute("INSERT OR REPLACE INTO main.translations SELECT key, text, tokens FROM shard.translations")
+                db.execute(f"INSERT OR REPLACE INTO main.{TABLE} SELECT key, text, tokens, checksum FROM shard.{TABLE} "
+                           f"WHERE checksum = entry_checksum(key, text, tokens)")
         finally:
             db.execute("DETACH DATABASE shard")
     except sqlite3.Error as error:
+        if _is_damaged(error):
+            raise
         log.warning("translation cache: %s not merged (%s); a later run merges it", path, error)
         return False
     path.unlink()
     return True
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a pending file can never be merged (damaged, or written in the first format); None if it can."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        try:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        return f"cannot be read ({error})" if _is_damaged(error) else None
+    if verdict != "ok":
+        return f"is damaged ({verdict})"
+    return None if TABLE in tables else "holds no entries in the current format"
 
 
 @contextmanager
