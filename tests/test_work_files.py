@@ -3,6 +3,7 @@ and the rerun must redo what it held, say so in one warning line naming it, and 
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -232,3 +233,56 @@ def test_a_translation_rerun_over_a_damaged_cache_translates_the_damaged_entry_a
     assert split_rows(tmp_path / "again", "train") == first
     assert read_provenance(tmp_path / "again").stats["generated_segments"] >= 1
     assert warnings_naming(caplog, main)
+
+
+# ------------------------------------------------------------------------- pin cache (what uploads declare)
+
+@pytest.fixture()
+def pinned_folder(tmp_path, monkeypatch):
+    """A folder pinned once, so its files' hashes are in a fresh pin cache."""
+    import hala_release.core.pin_cache as pin_cache
+    from hala_release.core.refs import folder_content_hash
+
+    monkeypatch.setenv("HALA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pin_cache, "RACY_NS", 0)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("a.safetensors", "b.json"):
+        (folder / name).write_bytes(name.encode() * 1000)
+    time.sleep(0.01)
+    pin = folder_content_hash(folder)
+    assert pin_cache.entry_count() == 2
+    return folder, pin, pin_cache.cache_file()
+
+
+def test_a_damaged_pin_cache_entry_is_hashed_again(pinned_folder, caplog):
+    """The SHA-256 an upload declares comes from this cache: a flipped digit would publish the wrong bytes."""
+    from hala_release.core.refs import file_sha256, folder_content_hash
+
+    folder, pin, cache = pinned_folder
+    digest = file_sha256(folder / "a.safetensors")
+    data = cache.read_bytes()
+    at = data.index(digest.encode()) + 5
+    cache.write_bytes(data[:at] + (b"0" if data[at:at + 1] != b"0" else b"1") + data[at + 1:])
+    with caplog.at_level(logging.WARNING):
+        assert folder_content_hash(folder) == pin
+    assert any("a.safetensors" in message and "damaged" in message for message in warnings_naming(caplog, ""))
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_a_damaged_pin_cache_file_is_set_aside_and_started_again(how, pinned_folder, caplog, monkeypatch):
+    import hala_release.core.pin_cache as pin_cache
+    import hala_release.core.refs as refs
+    from hala_release.core.refs import folder_content_hash
+
+    folder, pin, cache = pinned_folder
+    data = cache.read_bytes()
+    cache.write_bytes(data[:100] if how == "truncate" else data[:16] + bytes([data[16] ^ 0xFF]) + data[17:])
+    with caplog.at_level(logging.WARNING):
+        assert folder_content_hash(folder) == pin  # a pin is never wrong because of the cache
+    assert warnings_naming(caplog, cache) and list(cache.parent.glob("files.sqlite3.damaged-*"))
+    opened: list[str] = []
+    monkeypatch.setattr(refs, "open", lambda path, *a, **k: opened.append(str(path)) or open(path, *a, **k),
+                        raising=False)
+    assert folder_content_hash(folder) == pin and opened == []  # the new cache works: nothing is read again
+    assert pin_cache.entry_count() == 2

@@ -9,10 +9,15 @@ The cache is a small SQLite file under `$HALA_CACHE_DIR/pins` (default `~/.cache
 default rollback-journal mode (WAL needs shared memory, which network file systems lack), opened once per pin call
 and never shared between threads; a busy timeout lets processes (Ray actors, accelerate ranks) pin at once. A cache
 that cannot be opened or written is skipped with one warning: a pin is never wrong or failed because of it.
+
+An upload declares each file's SHA-256 from here, and the Hub skips storage it already has under that hash: a
+damaged entry would publish the wrong bytes. So each entry carries a checksum of its fields, and one that does not
+match is hashed again; a cache file whose bytes are no longer a database is set aside and started again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -25,9 +30,11 @@ log = logging.getLogger(__name__)
 RACY_NS = 2_000_000_000  # a file changed this recently is hashed but not trusted later (timestamp granularity, NFS skew)
 FLUSH_BYTES = 1 << 30  # write pending entries after hashing this much, so an interrupted cold pin keeps its work
 BUSY_TIMEOUT_S = 60.0
-SCHEMA = ("CREATE TABLE IF NOT EXISTS files_v1 (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+TABLE = "files_v2"  # files_v1 had no per-entry checksum
+SCHEMA = (f"CREATE TABLE IF NOT EXISTS {TABLE} (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
           "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL, "
-          "sha256 TEXT NOT NULL)")
+          "sha256 TEXT NOT NULL, checksum TEXT NOT NULL)")
+_DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 _warned = False
 
 
@@ -41,11 +48,27 @@ def _identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev
 
 
+def entry_checksum(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int, sha256: str) -> str:
+    return hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{ctime_ns}\0{inode}\0{device}\0{sha256}".encode()).hexdigest()[:32]
+
+
 def _warn_once(err: Exception) -> None:
     global _warned
     if not _warned:
         _warned = True
         log.warning("pin cache %s unusable (%s); pinning reads every file", cache_file(), err)
+
+
+def _open() -> sqlite3.Connection:
+    path = cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute(SCHEMA)
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
 
 
 class PinCache:
@@ -58,10 +81,19 @@ class PinCache:
 
     def __enter__(self) -> PinCache:
         try:
-            path = cache_file()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self.conn.execute(SCHEMA)
+            self.conn = _open()
+        except sqlite3.DatabaseError as err:
+            if getattr(err, "sqlite_errorname", "") not in _DAMAGED:
+                self._give_up(err)
+                return self
+            aside = cache_file().with_name(f"{cache_file().name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.replace(cache_file(), aside)
+                log.warning("pin cache %s is damaged (%s): set aside as %s and started again", cache_file(), err,
+                            aside.name)
+                self.conn = _open()
+            except (OSError, sqlite3.Error) as again:
+                self._give_up(again)
         except (OSError, sqlite3.Error) as err:
             self._give_up(err)
         return self
@@ -84,7 +116,8 @@ class PinCache:
         after = os.stat(key)
         settled = max(after.st_mtime_ns, after.st_ctime_ns) < started - RACY_NS
         if settled and _identity(after) == _identity(before):  # not changed while it was read
-            self.pending.append((key, *_identity(after), digest))
+            entry = (key, *_identity(after), digest)
+            self.pending.append((*entry, entry_checksum(*entry)))
             self.pending_bytes += after.st_size
             if self.pending_bytes >= FLUSH_BYTES:
                 self.flush()
@@ -98,7 +131,7 @@ class PinCache:
         try:
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                self.conn.executemany("INSERT OR REPLACE INTO files_v1 VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
+                self.conn.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", entries)
         except sqlite3.Error as err:
             self._give_up(err)
 
@@ -106,12 +139,17 @@ class PinCache:
         if self.conn is None:
             return None
         try:
-            row = self.conn.execute("SELECT size, mtime_ns, ctime_ns, inode, device, sha256 FROM files_v1 "
+            row = self.conn.execute(f"SELECT size, mtime_ns, ctime_ns, inode, device, sha256, checksum FROM {TABLE} "
                                     "WHERE path = ?", (key,)).fetchone()
         except sqlite3.Error as err:
             self._give_up(err)
             return None
-        return row[5] if row is not None and tuple(row[:5]) == identity else None
+        if row is None or tuple(row[:5]) != identity:
+            return None
+        if row[6] != entry_checksum(key, *row[:6]):
+            log.warning("pin cache entry for %s is damaged: the file is hashed again", key)
+            return None
+        return row[5]
 
     def _give_up(self, err: Exception) -> None:
         _warn_once(err)
@@ -127,6 +165,6 @@ def entry_count() -> int:
         return 0
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
     try:
-        return conn.execute("SELECT COUNT(*) FROM files_v1").fetchone()[0]
+        return conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
     finally:
         conn.close()
