@@ -286,3 +286,50 @@ def test_a_damaged_pin_cache_file_is_set_aside_and_started_again(how, pinned_fol
                         raising=False)
     assert folder_content_hash(folder) == pin and opened == []  # the new cache works: nothing is read again
     assert pin_cache.entry_count() == 2
+
+
+# ------------------------------------------------------------------------------------------ pipeline run state
+
+def _small_pipeline(path):
+    import yaml
+
+    path.write_text(yaml.safe_dump({"name": "small", "version": "v1", "stages": {
+        "data": {"uses": "sample-data", "with": {"name": "openorca"}},
+        "copy": {"uses": "translate", "with": {"source": "${stages.data.output}", "engine": "dry-run"}},
+        "mixed": {"uses": "mix", "with": {"translated": ["${stages.copy.output}"], "eval_size": 2}},
+    }}, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_pipeline_rerun_builds_again_an_artifact_damaged_on_disk(how, tmp_path):
+    """Its provenance still says "up to date"; skipping it would hand the damage to every later stage."""
+    from hala_release.core.refs import folder_content_hash
+    from hala_release.pipeline.run import run_pipeline
+
+    recipe, out = _small_pipeline(tmp_path / "small.yaml"), tmp_path / "out"
+    run_pipeline(recipe, output_dir=out, echo=lambda line: None)
+    rows = {name: split_rows(out / name, "train") for name in ("copy", "mixed")}
+    data_pin = folder_content_hash(out / "data")
+    damage(next((out / "copy" / "data").glob("train-*.parquet")), how)
+    again = run_pipeline(recipe, output_dir=out, echo=lambda line: None)
+    # The rebuilt artifact has a new pin (its card's build time), so what reads it is built again too.
+    assert {r.name: r.status for r in again.results} == {"data": "skipped", "copy": "built", "mixed": "built"}
+    assert "changed on disk" in again.result("copy").reason and again.result("mixed").reason == "inputs changed: copy"
+    assert {name: split_rows(out / name, "train") for name in rows} == rows  # the rows as before the damage
+    assert folder_content_hash(out / "data") == data_pin
+
+
+def test_a_damaged_pipeline_state_file_is_recorded_again(tmp_path, caplog):
+    from hala_release.pipeline.run import run_pipeline
+    from hala_release.pipeline.state import STATE_FILE
+
+    recipe, out = _small_pipeline(tmp_path / "small.yaml"), tmp_path / "out"
+    run_pipeline(recipe, output_dir=out, echo=lambda line: None)
+    state = out / STATE_FILE
+    damage(state, "flip")
+    with caplog.at_level(logging.WARNING):
+        again = run_pipeline(recipe, output_dir=out, echo=lambda line: None)
+    assert {r.status for r in again.results} == {"skipped"} and warnings_naming(caplog, state)
+    damage(next((out / "copy" / "data").glob("train-*.parquet")), "truncate")  # the record works again
+    assert run_pipeline(recipe, output_dir=out, echo=lambda line: None).result("copy").status == "built"

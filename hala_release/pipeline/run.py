@@ -11,7 +11,8 @@ Reruns are incremental. Every artifact's provenance records the step that built 
 (training recipes, prompt files, the Space folder); together, its fingerprint. A stage whose artifact exists with
 the same fingerprint is skipped. A change anywhere upstream changes a pin, so everything downstream reruns. A
 failed stage stops the run; running the same command again resumes (translate and judge keep finished chunks,
-train keeps checkpoints).
+train keeps checkpoints). An artifact whose content changed on disk since it was built (a damaged file) is built
+again whatever its provenance says (pipeline/state.py).
 
 Each stage that runs, runs in a fresh Python process (pipeline/child.py): what it holds, GPU memory above all
 (vLLM does not give it back while its process lives), is returned before the next stage starts. Planning,
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hala_release.core.errors import HalaError, UsageError, yaml_problem
 from hala_release.pipeline.references import REFERENCE, training_recipe_inputs, walk as _walk
+from hala_release.pipeline.state import RunState
 from hala_release.stages.registry import RESERVED, STAGES, StageKind, _is_main_process, _multi_process
 
 log = logging.getLogger(__name__)
@@ -287,6 +289,7 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
     out_dir = _output_dir(plan, output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = PipelineRun(plan.recipe.name, plan.recipe.version, out_dir, push_to_hub=push_to_hub)
+    state = RunState(out_dir)
     started = time.perf_counter()
     produced: dict[str, tuple[str, str]] = {}  # stage -> (ref downstream stages read, pin)
     for stage in plan.stages:
@@ -309,6 +312,8 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
                         "upstream": {ref: produced[ref][1] for ref in stage.upstream}, "files": stage.files}
                 step["fingerprint"] = _fingerprint(step)
                 fresh, reason = _up_to_date(output, step)  # also refuses to replace a folder it did not build
+                if fresh and state.changed_on_disk(stage.name, step["fingerprint"], folder_content_hash(output)):
+                    fresh, reason = False, "its artifact changed on disk since it was built (damaged or edited)"
                 if stage.name in forced:
                     fresh, reason = False, "forced by --from/--only"
                 if fresh:
@@ -326,6 +331,8 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
             result.report = str(output / REPORT_FILE) if stage.kind.name == "eval" else None
             result.demo = f"hala-release demo --space {output}" if stage.kind.name == "demo" else None
             ref, pin = str(output), folder_content_hash(output)
+            if main and stage.name in selected:
+                state.record(stage.name, step["fingerprint"], pin)
             if push_to_hub and main:
                 ref, pin = _push(plan, stage, output, push_to_hub, private, result)
             elif push_to_hub:  # the other processes of a multi-GPU launch read what the main one pushed
