@@ -333,3 +333,32 @@ def test_a_damaged_pipeline_state_file_is_recorded_again(tmp_path, caplog):
     assert {r.status for r in again.results} == {"skipped"} and warnings_naming(caplog, state)
     damage(next((out / "copy" / "data").glob("train-*.parquet")), "truncate")  # the record works again
     assert run_pipeline(recipe, output_dir=out, echo=lambda line: None).result("copy").status == "built"
+
+
+# ------------------------------------------------------------------------------- mix / chat-mix work folders
+
+@pytest.mark.parametrize("stage", ["mix", "chat-mix"])
+def test_mix_work_folder_left_damaged_by_a_killed_run_is_never_trusted(stage, tmp_path, capsys):
+    """A killed mix leaves its DuckDB work folder behind; nothing in it is resumable, so a rerun starts it afresh
+    and builds the same bytes as an undisturbed run."""
+    from hala_release.cli import main
+    from hala_release.core.refs import folder_content_hash
+
+    source = export_sample("openorca", tmp_path / "orca")
+    assert main(["translate", str(source), "--engine", "dry-run", "--output", str(tmp_path / "orca-ar")]) == 0
+    argv = [stage, "--translated", tmp_path / "orca-ar", "--eval-size", "4", "--seed", "5"]
+    if stage == "chat-mix":
+        argv.append("--no-language-id")
+    assert run_cli(capsys, *argv, "--output", tmp_path / "clean")[0] == 0
+    out = tmp_path / "out"
+    leftovers = work_dir_for(out) / "grouped-split"
+    leftovers.mkdir(parents=True)
+    for name in ("examples.parquet", "links.parquet", "grouped.duckdb"):
+        (leftovers / name).write_bytes(b"PAR1" + b"\x00" * 100)  # a half-written file of a run killed mid-way
+    code, _, err = run_cli(capsys, *argv, "--output", out)
+    assert code == 0, err
+    for split in ("train", "test"):
+        assert split_rows(out, split) == split_rows(tmp_path / "clean", split)
+    assert not work_dir_for(out).exists() or not any(work_dir_for(out).rglob("*.parquet"))
+    clean_data = {p.name: p.read_bytes() for p in (tmp_path / "clean" / "data").glob("*.parquet")}
+    assert {p.name: p.read_bytes() for p in (out / "data").glob("*.parquet")} == clean_data
