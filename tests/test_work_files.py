@@ -362,3 +362,36 @@ def test_mix_work_folder_left_damaged_by_a_killed_run_is_never_trusted(stage, tm
     assert not work_dir_for(out).exists() or not any(work_dir_for(out).rglob("*.parquet"))
     clean_data = {p.name: p.read_bytes() for p in (tmp_path / "clean" / "data").glob("*.parquet")}
     assert {p.name: p.read_bytes() for p in (out / "data").glob("*.parquet")} == clean_data
+
+
+# ------------------------------------------------------------------------------------------ train checkpoints
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_training_resumes_from_the_newest_checkpoint_that_is_intact(how, tiny_llama, tmp_path, caplog):
+    """transformers writes no checksums: a damaged newest checkpoint would crash the resume inside torch, or
+    (flipped bytes) resume from altered weights. Its manifest shows it; the previous one is used."""
+    from pathlib import Path
+
+    from hala_release.core.provenance import read_provenance
+    from hala_release.stages.train.checkpoints import MANIFEST
+    from hala_release.stages.train.run import train_model, work_dir_for
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "train" / "tiny-sft.yaml"
+    tulu = export_sample("tulu3", tmp_path / "tulu3")
+    out = tmp_path / "sft"
+    overrides = [f"--model_name_or_path={tiny_llama}", f"--dataset_name={tulu}", f"--output_dir={out}",
+                 "--max_steps=4", "--save_steps=2", "--keep_checkpoints=true"]
+    assert train_model(recipe, overrides).global_step == 4
+    work = work_dir_for(out)
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert all((work / name / MANIFEST).exists() for name in ("checkpoint-2", "checkpoint-4"))
+    import shutil
+
+    shutil.rmtree(out)  # as if the run had stopped after its last save
+    damage(work / "checkpoint-4" / "model.safetensors", how)
+    with caplog.at_level(logging.WARNING):
+        outcome = train_model(recipe, overrides)
+    assert outcome.resumed_from_step == 2 and outcome.global_step == 4
+    assert warnings_naming(caplog, work / "checkpoint-4") and "model.safetensors" in warnings_naming(
+        caplog, work / "checkpoint-4")[0]
+    assert read_provenance(out).stats["resumed_from_step"] == 2

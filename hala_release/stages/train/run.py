@@ -41,6 +41,7 @@ from hala_release.artifacts.inputs import (carried_license, describe_quantizatio
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.refs import ResolvedRef, parse_ref, resolve
 from hala_release.stages.train.config import TrainConfig
+from hala_release.stages.train.checkpoints import checksum_callback, damage_in
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,8 @@ def prepare_work_dir(work: Path, fingerprint: str) -> Path | None:
     """Create or reopen the work folder; return the last complete checkpoint to resume from, if any.
 
     A checkpoint is complete once `trainer_state.json` is written (transformers writes it last); newer incomplete
-    ones, left by a kill mid-save, are removed so they cannot be picked up later.
+    ones, left by a kill mid-save, are removed so they cannot be picked up later, and so are complete ones whose
+    files no longer match their manifest (checkpoints.py).
     """
     state_file = work / WORK_STATE_FILE
     if work.exists():
@@ -255,6 +257,9 @@ def prepare_work_dir(work: Path, fingerprint: str) -> Path | None:
     state_file.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
     checkpoints = sorted((p for p in work.glob("checkpoint-*") if p.is_dir() and _step(p) >= 0), key=_step)
     complete = [p for p in checkpoints if (p / "trainer_state.json").exists()]
+    while complete and (problem := damage_in(complete[-1])):
+        log.warning("checkpoint %s is damaged (%s): removed, resuming from the one before", complete[-1], problem)
+        shutil.rmtree(complete.pop())
     last = complete[-1] if complete else None
     for partial in checkpoints:
         if partial not in complete and (last is None or _step(partial) > _step(last)):
@@ -550,7 +555,8 @@ def _run_trainer(sft, model_args, model_r, train_ds, eval_ds, resume: Path | Non
     try:
         trainer = SFTTrainer(model=str(model_r.path), args=sft, train_dataset=train_ds, eval_dataset=eval_ds,
                              quantization_config=get_quantization_config(model_args),
-                             peft_config=get_peft_config(model_args), callbacks=[_ProgressLines.make()])
+                             peft_config=get_peft_config(model_args),
+                             callbacks=[_ProgressLines.make(), checksum_callback()])
     except ValueError as err:  # e.g. assistant_only_loss with a chat template TRL cannot patch
         raise HalaError(f"TRL refused the training setup: {str(err).splitlines()[0]}") from None
     start = time.perf_counter()
