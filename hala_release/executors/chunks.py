@@ -79,6 +79,15 @@ def chunk_done(plan: dict[str, Any], index: int) -> bool:
     return True
 
 
+def chunks_finished(plan: dict[str, Any], num_shards: int) -> int:
+    """How many chunks are finished. A shard of a Slurm array counts the files: checking every other shard's chunks
+    would make each task read the whole output. The gather (one shard) checks each chunk, and a damaged one then
+    counts as unfinished (so it is done again)."""
+    if num_shards > 1:
+        return sum(chunk_path(plan, i).exists() for i in range(plan["chunks"]))
+    return sum(chunk_done(plan, i) for i in range(plan["chunks"]))
+
+
 _VERIFIED: dict[tuple, dict[str, Any]] = {}  # identity of both files -> the stats, for chunks this process checked
 
 

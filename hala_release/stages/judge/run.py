@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
-from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan,
+from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_tables, chunks_finished, load_split, open_plan,
                       release_pages, run_local,
                       shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
@@ -264,7 +264,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
         else:
             run_local(lambda: JudgeRunner(config, plan, dataset, source, target, reasons), plan, todo,
                       workers=config.workers, desc="judge")
-    done = sum(chunk_done(plan, i) for i in range(plan["chunks"]))
+    done = chunks_finished(plan, config.num_shards)
     summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": done, "chunks_this_run": len(todo),
                "cheap_filter_seconds": round(filter_seconds, 2)}
     if done < plan["chunks"] or config.num_shards > 1:

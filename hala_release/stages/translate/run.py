@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
-from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, counter_delta, load_split, open_plan,
+from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_tables, chunks_finished, counter_delta, load_split, open_plan,
                       release_pages,
                       run_local, shard_todo, total_stats, write_chunk)
 from hala_release.core.errors import UsageError
@@ -52,10 +52,10 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
                               workers=config.ray_workers, address=config.ray_address, resources=resources)
         else:
             run_local(lambda: ChunkRunner(config, plan, dataset), plan, todo, workers=config.workers, desc="translate")
-    done = [i for i in range(plan["chunks"]) if chunk_done(plan, i)]
-    summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": len(done),
+    done = chunks_finished(plan, config.num_shards)
+    summary = {"rows": len(dataset), "chunks": plan["chunks"], "chunks_done": done,
                "chunks_this_run": len(todo), "seconds": round(time.perf_counter() - start, 2)}
-    if len(done) < plan["chunks"]:
+    if done < plan["chunks"]:
         summary["status"] = "partial"
         return summary
     if config.num_shards > 1:
