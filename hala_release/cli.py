@@ -317,8 +317,8 @@ def eval_(values: dict, list_tasks: bool) -> None:
     typer.echo(outcome.summary_line())
     if outcome.model_card:
         typer.echo(f"model-index written into {outcome.model_card} (and .eval_results/ beside it)")
-    if config.results_repo:
-        _push(outcome.path, config.results_repo, "dataset")
+    if config.push_to_hub:
+        _push(outcome.path, config.push_to_hub, "dataset")
 
 
 @command(app, "report", ReportOptions, epilog=_example(
