@@ -111,6 +111,18 @@ def _push(folder: Path, repo_id: str, repo_type: str, tag: Optional[str] = None,
     typer.echo(f"pinned revision: {prefix}{repo_id}@{result.revision}")
 
 
+def _check_push(config) -> None:
+    """A stage that publishes when done (quantize, train, merge) checks its publishing options before it starts."""
+    from hala_release.core.refs import check_repo_id
+    from hala_release.hub.publish import _check_no_tag_on_pr
+
+    if config.create_pr and not config.push_to_hub:
+        raise UsageError("--create-pr opens a pull request with the pushed artifact: add --push-to-hub ORG/NAME, or "
+                         "drop --create-pr")
+    if config.push_to_hub:
+        _check_no_tag_on_pr(check_repo_id(config.push_to_hub, "--push-to-hub"), config.tag, config.create_pr)
+
+
 def _push_options(options, repo_type: str, card=None) -> None:
     _push(options.folder, options.repo_id, repo_type, options.tag, options.private, options.revision, card,
           commit_message=options.commit_message, commit_description=options.commit_description,
@@ -250,6 +262,7 @@ def quantize(config) -> None:
 
     from hala_release.core.provenance import read_provenance
 
+    _check_push(config)
     began = time.perf_counter()
     path = STAGES["quantize"].run(config)
     stats = read_provenance(path).stats
@@ -260,7 +273,7 @@ def quantize(config) -> None:
                     f"{stats['top1_agreement']:.1%}")
     typer.echo(summary + ")")
     if config.push_to_hub:
-        _push(path, config.push_to_hub, "model", config.tag)
+        _push(path, config.push_to_hub, "model", config.tag, create_pr=config.create_pr)
 
 
 @_stage("train", pass_context=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -270,10 +283,12 @@ def quantize(config) -> None:
                         "train recipes/train/hala-9b-fanar.yaml"))
 def train(config, ctx: typer.Context) -> None:
     """Fine-tune with TRL SFT from a recipe; --key=value overrides any recipe key; rerun to resume."""
+    _check_push(config)
     outcome = STAGES["train"].run(config.model_copy(update={"overrides": list(ctx.args)}))
     typer.echo(outcome.summary)
     if config.push_to_hub:
-        _push(outcome.output, config.push_to_hub, "model", config.tag, branch=outcome.hub_revision)
+        _push(outcome.output, config.push_to_hub, "model", config.tag, branch=outcome.hub_revision,
+              create_pr=config.create_pr)
 
 
 @_stage("merge", epilog=_example(
@@ -283,12 +298,13 @@ def merge(config) -> None:
     """Merge a fine-tuned model with its base using mergekit (slerp)."""
     import time
 
+    _check_push(config)
     began = time.perf_counter()
     path = STAGES["merge"].run(config)
     typer.echo(f"{config.method} merge (t = {config.t}) in {time.perf_counter() - began:.1f} s; model written to "
                f"{path}")
     if config.push_to_hub:
-        _push(path, config.push_to_hub, "model", config.tag)
+        _push(path, config.push_to_hub, "model", config.tag, create_pr=config.create_pr)
 
 
 @_stage("eval", raw=True, epilog=_example(
@@ -317,8 +333,8 @@ def eval_(values: dict, list_tasks: bool) -> None:
     typer.echo(outcome.summary_line())
     if outcome.model_card:
         typer.echo(f"model-index written into {outcome.model_card} (and .eval_results/ beside it)")
-    if config.results_repo:
-        _push(outcome.path, config.results_repo, "dataset")
+    if config.push_to_hub:
+        _push(outcome.path, config.push_to_hub, "dataset")
 
 
 @command(app, "report", ReportOptions, epilog=_example(

@@ -106,6 +106,7 @@ class FailRule:
     status: int
     methods: set[str]
     path_contains: str
+    after: bool = False  # the request is carried out, then its answer is replaced by the error (a lost answer)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -235,10 +236,13 @@ class HubServer:
             repo["allowed_tokens"] = sorted(set(allowed_tokens))
             self._save_state()
 
-    def fail_next(self, n: int, status: int = 503, methods=("POST", "PUT"), path_contains: str = "") -> None:
-        """Answer the next `n` matching requests with `status` (transient failures for retry tests)."""
+    def fail_next(self, n: int, status: int = 503, methods=("POST", "PUT"), path_contains: str = "",
+                  lose_answer: bool = False) -> None:
+        """Answer the next `n` matching requests with `status` (transient failures for retry tests). With
+        `lose_answer`, each request is carried out first and only its answer is lost (a gateway timeout after the
+        commit landed): the client sees the error, the server keeps what the request did."""
         with self._lock:
-            self._failures.append(FailRule(n, status, {m.upper() for m in methods}, path_contains))
+            self._failures.append(FailRule(n, status, {m.upper() for m in methods}, path_contains, lose_answer))
 
     def clear_failures(self) -> None:
         """Stop injecting failures (ends an outage that `fail_next` started)."""
@@ -301,7 +305,7 @@ class HubServer:
         split = urlsplit(raw_path)
         with self._lock:
             self.requests.append((method, split.path))
-            injected = self._take_failure(method, split.path)
+            injected = self._take_failure(method, split.path, after=False)
             if injected is not None:
                 return self._error_response(HubError(injected, f"Injected failure ({injected})"))
             req = Request(
@@ -313,16 +317,21 @@ class HubServer:
                 body=body,
             )
             try:
-                return self._dispatch(req)
+                response = self._dispatch(req)
             except HubError as err:
                 return self._error_response(err)
             except Exception as err:  # a bug here should show up as a 500, not a hung client
                 logger.exception("hub server error on %s %s", method, raw_path)
                 return self._error_response(HubError(500, f"Internal error: {err!r}"))
+            lost = self._take_failure(method, split.path, after=True) if response.status < 400 else None
+            if lost is not None:
+                return self._error_response(HubError(lost, f"Injected failure after the request was done ({lost})"))
+            return response
 
-    def _take_failure(self, method: str, path: str) -> int | None:
+    def _take_failure(self, method: str, path: str, after: bool) -> int | None:
         for rule in self._failures:
-            if rule.remaining > 0 and method in rule.methods and rule.path_contains in path:
+            if (rule.remaining > 0 and rule.after == after and method in rule.methods
+                    and rule.path_contains in path):
                 rule.remaining -= 1
                 self.injected_failures += 1
                 return rule.status
@@ -393,6 +402,10 @@ class HubServer:
             return self._delete_branch(req, repo_type, repo_id, rest[1])
         if key == ("PUT", "settings") and len(rest) == 1:
             return self._update_settings(req, repo_type, repo_id)
+        if key == ("GET", "discussions") and len(rest) == 1:
+            return self._list_discussions(req, repo_type, repo_id)
+        if key == ("GET", "discussions") and len(rest) == 2:
+            return self._discussion_details(req, repo_type, repo_id, rest[1])
         return self._unknown(req)
 
     def _unknown(self, req: Request) -> Response:
@@ -676,6 +689,48 @@ class HubServer:
                                     for n, pr in sorted(repo.get("prs", {}).items(), key=lambda item: int(item[0]))]
         return Response(body=body)
 
+    # Pull requests are the only discussions here: a commit with create_pr opens one (title: the commit summary;
+    # description, its first comment: the commit description), as on the Hub.
+    DISCUSSIONS_PER_PAGE = 50
+    STATUS_FILTERS = {"open": ("open", "draft"), "closed": ("closed", "merged")}
+
+    def _discussion_json(self, repo_type: str, repo_id: str, number: str, pr: dict) -> dict:
+        return {"num": int(number), "title": pr["title"], "status": pr.get("status", "open"),
+                "createdAt": pr.get("createdAt", now_iso()), "isPullRequest": True,
+                "author": {"name": pr.get("author", "deleted")}, "repo": {"name": repo_id, "type": repo_type},
+                "numComments": 1, "pinned": False}
+
+    def _list_discussions(self, req: Request, repo_type: str, repo_id: str) -> Response:
+        repo, _ = self._readable_repo(req, repo_type, repo_id)
+        kind, status, author = req.param("type", "all"), req.param("status", "all"), req.param("author")
+        if kind not in ("all", "discussion", "pull_request") or status not in ("all", "open", "closed"):
+            raise HubError(400, f"Invalid filter type={kind!r} status={status!r}")
+        found = [self._discussion_json(repo_type, repo_id, n, pr)
+                 for n, pr in sorted(repo.get("prs", {}).items(), key=lambda item: -int(item[0]))]  # newest first
+        found = [d for d in found if kind != "discussion"
+                 and (status == "all" or d["status"] in self.STATUS_FILTERS[status])
+                 and (author is None or d["author"]["name"] == author)]
+        start = int(req.param("p", "0") or 0) * self.DISCUSSIONS_PER_PAGE
+        page = found[start:start + self.DISCUSSIONS_PER_PAGE]
+        return Response(body={"discussions": page, "count": len(found), "start": start,
+                              "numClosedDiscussions": sum(d["status"] in ("closed", "merged") for d in found)})
+
+    def _discussion_details(self, req: Request, repo_type: str, repo_id: str, number: str) -> Response:
+        repo, _ = self._readable_repo(req, repo_type, repo_id)
+        pr = repo.get("prs", {}).get(number)
+        if pr is None:
+            raise HubError(404, "Discussion not found")
+        author = {"name": pr.get("author", "deleted")}
+        created = pr.get("createdAt", now_iso())
+        comment = {"id": f"{number}-comment", "type": "comment", "createdAt": created, "author": author,
+                   "data": {"edited": False, "hidden": False, "numEdits": 0, "editors": [], "reactions": [],
+                            "latest": {"raw": pr.get("description", ""), "html": "", "updatedAt": created}}}
+        commit = {"id": f"{number}-commit", "type": "commit", "createdAt": created, "author": author,
+                  "data": {"subject": pr["title"], "oid": pr["sha"]}}
+        body = {**self._discussion_json(repo_type, repo_id, number, pr), "events": [comment, commit],
+                "changes": {"base": f"refs/heads/{pr['base']}"}, "filesWithConflicts": [], "diff": ""}
+        return Response(body=body)
+
     def _list_commits(self, req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
         repo, _ = self._readable_repo(req, repo_type, repo_id)
         formatted = "formatted" in req.query.get("expand[]", [])
@@ -868,7 +923,8 @@ class HubServer:
         if create_pr:  # the commit goes to a new ref refs/pr/N; the branch does not move
             prs = repo.setdefault("prs", {})
             number = str(len(prs) + 1)
-            prs[number] = {"sha": sha, "base": rev, "title": title}
+            prs[number] = {"sha": sha, "base": rev, "title": title, "description": header.get("description") or "",
+                           "author": identity.name, "createdAt": now_iso(), "status": "open"}
             pr_url = f"{self.url}/{URL_PREFIXES[repo_type]}{repo_id}/discussions/{number}"
         else:
             repo["branches"][rev] = sha

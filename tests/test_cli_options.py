@@ -146,15 +146,43 @@ def test_deprecated_flag_still_works_with_a_notice(eval_config, capsys, tmp_path
     base = ["eval", "some/model", "--output", str(tmp_path / "o")]
     assert main([*base, "--push-results", "my-org/evals"]) == 1
     err = capsys.readouterr().err
-    assert eval_config[-1].results_repo == "my-org/evals"
+    assert eval_config[-1].push_to_hub == "my-org/evals"
     notice = [line for line in err.splitlines() if "deprecated" in line]
     assert notice == ["note: --push-results is deprecated and will be removed; use --push-to-hub"]
     assert main([*base, "--push-to-hub", "my-org/evals2"]) == 1
-    assert eval_config[-1].results_repo == "my-org/evals2" and "deprecated" not in capsys.readouterr().err
+    assert eval_config[-1].push_to_hub == "my-org/evals2" and "deprecated" not in capsys.readouterr().err
     assert main([*base, "--push-to-hub", "a/b", "--push-results", "c/d"]) == 2
     assert "give only --push-to-hub" in capsys.readouterr().err
     assert main(["eval", "--help"]) == 0
     assert "--push-results" not in capsys.readouterr().out  # old names are not advertised
+
+
+def test_a_recipe_key_is_named_as_its_flag():
+    """What a recipe or the Python API writes under `with:` is the flag's name: --push-to-hub is push_to_hub."""
+    from hala_release.cli_options import _flags
+
+    # Names a field cannot have (`schema` is pydantic's, `from` Python's) or a flag that sets one key of a sub-model.
+    kept = {("TranslateConfig", "dataset_schema"), ("TranslateConfig", "gates"), ("PipelineRunOptions", "from_stage")}
+    for model in OPTION_MODELS:
+        for name, field in cli_fields(model).items():
+            flag = _flags(name, field)[0]
+            if not hints(field).get("argument") and (model.__name__, name) not in kept:
+                assert flag == "--" + name.replace("_", "-"), (model.__name__, name, flag)
+
+
+def test_evals_old_recipe_key_still_works_with_a_notice(caplog):
+    from hala_release.stages.eval.config import EvalConfig
+
+    base = {"model": "some/model", "output": "out"}
+    with caplog.at_level("WARNING"):
+        config = STAGES["eval"].validate({**base, "results_repo": "my-org/evals"})
+    assert config.push_to_hub == "my-org/evals"
+    assert [r.getMessage() for r in caplog.records] == [
+        "note: results_repo is deprecated and will be removed; use push_to_hub"]
+    caplog.clear()
+    assert EvalConfig.model_validate({**base, "push_to_hub": "a/b"}).push_to_hub == "a/b" and not caplog.records
+    with pytest.raises(ValueError, match="results_repo and push_to_hub are the same option: give only push_to_hub"):
+        EvalConfig.model_validate({**base, "push_to_hub": "a/b", "results_repo": "c/d"})
 
 
 def test_deprecated_flags_are_generic():

@@ -324,3 +324,24 @@ def test_datasets_push_tag_and_load(api, hub, hub_token, tmp_path):
     latest = load_dataset("hala-test/ds", split="train", cache_dir=str(tmp_path / "ds-cache-2"))
     assert latest.to_dict() == {"text": ["changed"], "label": [9]}
     assert hub.unknown_routes[unknown_before:] == []  # datasets needed no route the server lacks
+
+
+def test_pull_requests_are_listed_with_their_description_and_a_lost_answer_keeps_the_commit(api, hub, model_repo):
+    repo_id, _, head = model_repo
+    hub.fail_next(1, status=504, methods=("POST",), path_contains="/commit/", lose_answer=True)
+    with pytest.raises(HfHubHTTPError) as err:  # the client hears a gateway timeout ...
+        api.create_commit(repo_id, operations=[add("pr.txt", b"p")], commit_message="Propose",
+                          commit_description="Why it helps.", create_pr=True)
+    assert err.value.response.status_code == 504
+    api.create_commit(repo_id, operations=[add("pr2.txt", b"q")], commit_message="Second", create_pr=True)
+    assert hub.commits("model", repo_id)[0] == head  # pull requests leave the branch alone
+    listed = list(api.get_repo_discussions(repo_id, discussion_type="pull_request", discussion_status="open"))
+    assert [(d.num, d.title, d.status, d.is_pull_request, d.author) for d in listed] == [
+        (2, "Second", "open", True, "tester"), (1, "Propose", "open", True, "tester")]  # ... yet the PR was opened
+    assert list(api.get_repo_discussions(repo_id, discussion_status="closed")) == []
+    assert list(api.get_repo_discussions(repo_id, discussion_type="discussion")) == []
+    details = api.get_discussion_details(repo_id, 1)
+    assert details.target_branch == "refs/heads/main" and details.git_reference == "refs/pr/1"
+    assert details.events[0].content == "Why it helps."
+    assert details.events[1].oid == api.repo_info(repo_id, revision="refs/pr/1").sha
+    assert "pr.txt" in api.list_repo_files(repo_id, revision="refs/pr/1")

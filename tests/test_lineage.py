@@ -113,3 +113,50 @@ def test_hub_tree_equals_local_tree(hub, hub_token, monkeypatch, tmp_path, capsy
                           "--format", "json")
     assert code == 0, err
     assert json.loads(out) == remote.to_dict()
+
+
+def test_a_local_input_that_is_a_hub_commit_is_followed_on_the_hub(hub, hub_token, monkeypatch, tmp_path):
+    """Read from a folder that had been pushed: the input record names the commit, so the lineage goes on through the
+    Hub, also where the folder is gone (another machine, or cleaned up), and from the Hub itself."""
+    from hala_release.core.provenance import read_provenance
+
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    sample = export_sample("opus100-ar-en", tmp_path / "sample")
+    pushed = push_artifact(sample, "hala-test/lineage-local-pushed", "dataset")
+    translated = _translate(str(sample), tmp_path / "translated")
+    assert read_provenance(translated).inputs["source"]["hub_origin"]["revision"] == pushed.revision
+    shutil.rmtree(sample)
+
+    child = build_lineage(str(translated), "dataset").children[0]
+    assert (child.source, child.name, child.pin, child.stage) == ("hub", "hala-test/lineage-local-pushed",
+                                                                  pushed.revision, "sample-data")
+    assert child.note == f"read as local {sample}, pushed as this commit"
+    assert [grandchild.source for grandchild in child.children] == ["package"]  # followed on, from the Hub's copy
+    top = push_artifact(translated, "hala-test/lineage-local-translated", "dataset")
+    remote = build_lineage(f"hf://datasets/hala-test/lineage-local-translated@{top.revision}")
+    assert [c.to_dict() for c in remote.children] == [child.to_dict()]
+
+
+def test_a_local_input_pushed_after_it_was_read_is_followed_on_the_hub(hub, hub_token, monkeypatch, tmp_path):
+    """The folder's own origin note counts while the content it noted is the content that was read."""
+    from huggingface_hub import HfApi
+
+    from hala_release.core.provenance import read_provenance
+
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    sample = export_sample("openorca", tmp_path / "sample")
+    translated = _translate(str(sample), tmp_path / "translated")
+    assert "hub_origin" not in read_provenance(translated).inputs["source"]
+    pushed = push_artifact(sample, "hala-test/lineage-pushed-later", "dataset")
+    (sample / "notes.txt").write_text("changed after it was pushed")  # the commit still holds what was read
+
+    child = build_lineage(str(translated), "dataset").children[0]
+    assert (child.source, child.name, child.pin, child.stage) == ("hub", "hala-test/lineage-pushed-later",
+                                                                  pushed.revision, "sample-data")
+    assert child.note == f"read as local {sample}, pushed as this commit"
+
+    HfApi().delete_repo("hala-test/lineage-pushed-later", repo_type="dataset")  # the commit cannot be read any more
+    child = build_lineage(str(translated), "dataset").children[0]
+    assert (child.source, child.name, child.stage) == ("local", str(sample), None)
+    assert child.note.startswith(f"its Hub commit hala-test/lineage-pushed-later@{pushed.revision[:12]} could not be "
+                                 f"read (") and child.note.endswith("; folder changed since it was used: not followed")

@@ -287,3 +287,46 @@ def test_create_pr_with_a_tag_is_refused_before_anything_is_written(openorca_art
     assert code == 2 and "--tag v1 cannot go with --create-pr" in err and "hf repo tag create" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not HfApi().repo_exists("hala-test/pr-tag", repo_type="dataset")
+
+
+def test_a_pull_request_whose_answer_was_lost_is_found_again_not_opened_twice(openorca_artifact, as_tester, hub, work,
+                                                                              capsys):
+    """The Hub opened the pull request but its answer never arrived: the retry, or the user's rerun, finds the pull
+    request by the marker in its description instead of opening a second one."""
+    from hala_release.artifacts.build import ORIGIN_FILE
+
+    repo = "hala-test/lost-pr"
+    push_artifact(openorca_artifact, repo, "dataset")
+    main_before = hub.commits("dataset", repo)
+    (work / ORIGIN_FILE).unlink(missing_ok=True)
+    api = HfApi()
+
+    def pull_requests():
+        return [ref.ref for ref in api.list_repo_refs(repo, repo_type="dataset", include_pull_requests=True)
+                .pull_requests]
+
+    (work / "notes.txt").write_text("proposed")
+    hub.fail_next(1, status=504, methods=("POST",), path_contains="/commit/", lose_answer=True)
+    result = push_artifact(work, repo, "dataset", create_pr=True, commit_description="Why: notes.", base_wait=0.01)
+    assert pull_requests() == ["refs/pr/1"] and result.pr_revision == "refs/pr/1"
+    assert result.revision == api.repo_info(repo, repo_type="dataset", revision="refs/pr/1").sha
+    description = api.get_discussion_details(repo, 1, repo_type="dataset").events[0].content
+    assert description.startswith("Why: notes.\n\n<!-- hala-release push: sha256:") and description.endswith(
+        " onto main -->")
+
+    # The answer lost for good (no retries left): the push fails, yet the Hub opened pull request 2; the rerun finds it.
+    (work / "notes.txt").write_text("proposed again")
+    hub.fail_next(1, status=504, methods=("POST",), path_contains="/commit/", lose_answer=True)
+    with pytest.raises(HalaError):
+        push_artifact(work, repo, "dataset", create_pr=True, max_retries=0)
+    assert pull_requests() == ["refs/pr/1", "refs/pr/2"]
+    code, out, err = run_cli(capsys, "push-dataset", work, "--repo-id", repo, "--create-pr")
+    assert code == 0, err
+    assert f"/datasets/{repo}/discussions/2 (revision refs/pr/2)" in out
+    assert pull_requests() == ["refs/pr/1", "refs/pr/2"] and hub.commits("dataset", repo) == main_before
+
+    # Other content, or the same content for another branch, is another pull request.
+    api.create_branch(repo, repo_type="dataset", branch="dev")
+    assert push_artifact(work, repo, "dataset", create_pr=True, branch="dev").pr_revision == "refs/pr/3"
+    (work / "notes.txt").write_text("a third proposal")
+    assert push_artifact(work, repo, "dataset", create_pr=True).pr_revision == "refs/pr/4"

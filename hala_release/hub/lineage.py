@@ -5,6 +5,11 @@ hash). Following those records, locally or on the Hub (only the provenance file 
 the pinned commit), gives the whole history down to the source datasets and base models, which have no
 provenance of their own. A local input whose folder has changed since it was used is shown as such, not
 followed: its provenance now describes something else.
+
+A local input that is a Hub commit (pulled from it, or pushed as it: `artifacts.build.record_origin`) is shown and
+followed as that commit: its record says so when the folder already was one when it was read (`hub_origin`), and
+otherwise the folder's own origin note does while its content is still what was read. So the lineage of a pushed
+artifact goes on through the Hub on a machine that never had the local folders it was built from.
 """
 
 from __future__ import annotations
@@ -76,9 +81,25 @@ class _Walker:
             node.note = "too deep: not followed further"
             return node
         for child_role, child in prov.inputs.items():
-            child_prov, child_note = self.provenance_of(child)
-            node.children.append(self.node(child, child_role, child_prov, depth + 1, child_note))
+            shown, child_prov, child_note = self.provenance_of_input(child)
+            node.children.append(self.node(shown, child_role, child_prov, depth + 1, child_note))
         return node
+
+    def provenance_of_input(self, record: dict[str, Any]) -> tuple[dict[str, Any], Provenance | None, str]:
+        """(the record to show, its provenance, a note). A local folder that is a Hub commit is shown and followed
+        as that commit; when the commit cannot be read, the folder is followed instead."""
+        commit = _as_hub_commit(record)
+        if commit is record:
+            return (record, *self.provenance_of(record))
+        how = {"pushed": "pushed as this commit", "pulled": "pulled from this commit"}.get(commit["how"], "")
+        seen = f"read as local {record['path']}" + (f", {how}" if how else "")
+        try:
+            prov, note = self.provenance_of(commit)
+        except HalaError as err:
+            prov, note = self.provenance_of(record)
+            return record, prov, "; ".join(filter(None, [f"its Hub commit {commit['repo_id']}@{commit['pin'][:12]} "
+                                                        f"could not be read ({err})", note]))
+        return commit, prov, "; ".join(filter(None, [seen, note]))
 
     def provenance_of(self, record: dict[str, Any]) -> tuple[Provenance | None, str]:
         key = (record.get("source"), record.get("repo_type"), record.get("repo_id") or record.get("path")
@@ -107,6 +128,30 @@ class _Walker:
                 return None, "folder changed since it was used: not followed"
             return read_provenance(folder), ""
         return None, f"source ({source})"
+
+
+def _as_hub_commit(record: dict[str, Any]) -> dict[str, Any]:
+    """A local input's record as the Hub commit its folder was (see the module docstring), else as it is."""
+    if record.get("source") != "local" or not record.get("path"):
+        return record
+    origin = record.get("hub_origin") or _folder_origin(record)
+    if not origin or not origin.get("repo_id") or not origin.get("revision"):
+        return record
+    return {"ref": record.get("ref"), "source": "hub", "repo_type": record.get("repo_type"),
+            "repo_id": origin["repo_id"], "revision": origin["revision"], "pin": origin["revision"],
+            "how": origin.get("how")}
+
+
+def _folder_origin(record: dict[str, Any]) -> dict[str, str] | None:
+    """The origin the folder notes now, if its content when noted is the content that was read (the pin)."""
+    from hala_release.artifacts.build import hub_origin
+    from hala_release.core.refs import ResolvedRef, parse_ref
+
+    folder = Path(record["path"])
+    if not folder.is_dir():
+        return None
+    ref = parse_ref(str(folder), record.get("repo_type") or "model")
+    return hub_origin(ResolvedRef(ref=ref, path=folder, pin=str(record.get("pin"))))
 
 
 def _name(record: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from hala_release.artifacts.card import CARD_FILE, check_card_text, render_card
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.provenance import read_provenance
 from hala_release.core.refs import check_repo_id, file_sha256, hub_errors, iter_content_files
+from hala_release.hub.pull_requests import find_open_pr, pr_marker, with_marker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,8 +106,10 @@ def push_artifact(folder: Path | str, repo_id: str, repo_type: str, *, tag: str 
         commit_url = pr_url = None
         if created:
             message = (commit_message or "").strip() or _default_message(folder)
+            marker = pr_marker(files, hashes, branch) if create_pr else None  # finds this PR again after a lost answer
+            description = with_marker(commit_description or "", marker) if marker else commit_description or ""
             head, commit_url, pr_url = _commit(api, repo_id, repo_type, branch, head, files, changed, deleted,
-                                               (message, commit_description or ""), retry, hashes, create_pr)
+                                               (message, description), retry, hashes, marker)
         if tag is not None and tag not in tags:
             retry(lambda: api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=head,
                                          tag_message=f"hala-release: {repo_id}@{head[:12]}"))
@@ -225,23 +228,28 @@ def _sha256(content: bytes | Path) -> str:
 
 
 def _commit(api, repo_id, repo_type, branch, head, files, changed, deleted, message, retry,
-            hashes, create_pr=False) -> tuple[str, str | None, str | None]:
+            hashes, marker=None) -> tuple[str, str | None, str | None]:
     """Upload what the commit needs, then create the one commit: (its sha, its URL, the pull request's URL).
 
-    `message` is (summary, description). A retry that finds its own earlier attempt already applied counts as done
-    (on the branch; a pull request whose answer was lost may be opened twice). The operations are built once and
-    reused by every retry: huggingface_hub keeps on them what it uploaded and the hashes it computed (it marks an
-    operation as used only once its commit succeeded).
+    `message` is (summary, description). A retry that finds its own earlier attempt already applied counts as done:
+    on the branch, the branch holds the files; with `marker` (a pull request), an open pull request's
+    description carries the marker (`pull_requests`). The operations are built once and reused by every retry:
+    huggingface_hub keeps on them what it uploaded and the hashes it computed (it marks an operation as used only
+    once its commit succeeded).
     """
     from huggingface_hub import CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
 
+    create_pr = marker is not None
     additions = [_addition(path, files[path], hashes.get(path)) for path in changed]
     _upload(api, repo_id, repo_type, branch, additions, retry, create_pr)
     hashes.update({op.path_in_repo: op.upload_info.sha256.hex() for op in additions if op.upload_info.is_hashed})
     operations = additions + [CommitOperationDelete(path_in_repo=path) for path in deleted]
 
     def attempt():
+        if create_pr and (found := find_open_pr(api, repo_id, repo_type, branch, marker)) is not None:
+            log.info("an open pull request already proposes these files (an earlier attempt's): %s", found[0])
+            return found[1], None, found[0]
         try:
             info = api.create_commit(repo_id, operations, repo_type=repo_type, revision=branch,
                                      parent_commit=head, commit_message=message[0],

@@ -432,8 +432,10 @@ def _push(plan: Plan, stage: PlannedStage, output: Path, org: str, private: bool
     from hala_release.hub.publish import push_artifact
 
     repo_id = f"{org}/{repo_name(plan.recipe, stage)}"
+    branch = stage.kind.push_branch(output)
     try:
         pushed = push_artifact(output, repo_id, stage.kind.artifact, tag=plan.recipe.version, private=private,
+                               branch=branch,
                                commit_message=f"hala-release pipeline {plan.recipe.name} {plan.recipe.version}: "
                                               f"stage {stage.name} ({stage.kind.name})")
     except HalaError as err:
@@ -441,8 +443,9 @@ def _push(plan: Plan, stage: PlannedStage, output: Path, org: str, private: bool
         raise HalaError(f"push to {repo_id} failed: {err}{bump}") from None
     result.repo_id, result.revision = repo_id, pushed.revision
     result.hub_ref = hub_ref(repo_id, stage.kind.artifact, pushed.revision)
+    where = f" (branch {branch})" if branch != "main" else ""
     result.note = (result.note + "; " if result.note else "") + (
-        "pushed" if pushed.created_commit else "already on the Hub")
+        f"pushed{where}" if pushed.created_commit else f"already on the Hub{where}")
     return result.hub_ref, pushed.revision
 
 

@@ -36,8 +36,10 @@ RESERVED = {"output": "the pipeline writes each stage to OUTPUT_DIR/STAGE",
             "output_dir": "the pipeline writes each stage to OUTPUT_DIR/STAGE",
             "overwrite": "the pipeline replaces an artifact only when its stage must rerun",
             "push_to_hub": "pass --push-to-hub ORG to `pipeline run`",
-            "results_repo": "pass --push-to-hub ORG to `pipeline run`",
+            "results_repo": "eval's old name for push_to_hub; pass --push-to-hub ORG to `pipeline run`",
             "tag": "the pipeline tags each pushed artifact with the recipe's version",
+            "create_pr": "the pipeline commits each artifact it pushes; open a pull request with push-model "
+                         "--create-pr",
             "num_shards": "a pipeline run does every chunk itself (use workers or executor: ray)",
             "shard_index": "a pipeline run does every chunk itself (use workers or executor: ray)",
             "update_model_card": "it would change the evaluated model after its pin was recorded",
@@ -75,6 +77,10 @@ class StageKind:
         """One pipeline step: the recipe's `with:` plus where the pipeline puts the artifact; a summary back."""
         config = self.validate({**values, "output": str(output), "overwrite": overwrite})
         return self.summarize(config, self.run(config))
+
+    def push_branch(self, output: Path) -> str:
+        """The branch `pipeline run --push-to-hub` commits the built artifact at `output` to."""
+        return "main"
 
 
 def _chunked(note: Callable[[dict], str]) -> Callable[[BaseModel, dict], dict]:
@@ -136,6 +142,13 @@ class _TrainKind(StageKind):
         outcome = self.run(TrainConfig(recipe=values["recipe"], overrides=overrides))
         return {"note": f"{outcome.global_step} steps, final train loss {outcome.final_loss}",
                 "resumed": outcome.resumed_from_step is not None, "main_process": _is_main_process()}
+
+    def push_branch(self, output):
+        """The training recipe's hub_model_revision, as `hala-release train --push-to-hub` and open-r1 push to."""
+        from hala_release.core.provenance import read_provenance
+
+        recipe = read_provenance(output).config.get("recipe") or {}
+        return str(recipe.get("hub_model_revision") or "main")
 
 
 def _train_fields() -> set[str]:

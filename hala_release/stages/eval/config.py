@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hala_release.core.languages import LanguageCode
 
+log = logging.getLogger(__name__)
+
 BACKENDS = ("transformers", "vllm")
 _PUBLISHED = "--published/--no-published"
+# Recipe and Python keys renamed to match their flag: old name -> new name (still read, with a notice).
+RENAMED_KEYS = {"results_repo": "push_to_hub"}
 
 
 class EvalConfig(BaseModel):
@@ -40,12 +46,29 @@ class EvalConfig(BaseModel):
     cache_dir: Path | None = Field(None, description="Keep per-sample predictions here between runs (keyed by the "
                                                      "model's and data's pins).")
     update_model_card: bool = Field(False, description="Write model-index entries into the (local) model's card.")
-    results_repo: str | None = Field(None, description="Push the results artifact to this dataset repo, ORG/NAME.",
-                                     json_schema_extra={"cli": {"flags": "--push-to-hub",
-                                                                "deprecated_flags": ["--push-results"]}})
+    push_to_hub: str | None = Field(None, description="Push the results artifact to this dataset repo, ORG/NAME.",
+                                    json_schema_extra={"cli": {"deprecated_flags": ["--push-results"]}})
     published: bool = Field(True, description="Show HALA's published scores in the report.",
                             json_schema_extra={"cli": {"flags": _PUBLISHED}})
     overwrite: bool = Field(False, description="Replace an existing output folder.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_renamed_keys(cls, values: Any) -> Any:
+        """An old key (results_repo) still works, with a one-line notice naming the new one, as an old flag does."""
+        if not isinstance(values, dict) or not set(values) & set(RENAMED_KEYS):
+            return values
+        values = dict(values)
+        for old, new in RENAMED_KEYS.items():
+            if old not in values:
+                continue
+            value = values.pop(old)
+            log.warning("note: %s is deprecated and will be removed; use %s", old, new)
+            if values.get(new) is not None and value is not None and values[new] != value:
+                raise ValueError(f"{old} and {new} are the same option: give only {new}")
+            if value is not None:
+                values[new] = value
+        return values
 
 
 class ReportOptions(BaseModel):

@@ -468,7 +468,7 @@ def evaluate(config: EvalConfig, *, token: str | None = None) -> EvalOutcome:
 def _evaluate(model: str, *, suite: str, language: str | None, formulation: str, output: Path, backend: str,
               max_samples: int | None, data_dir: Path | None,
               fixtures: bool, allow_partial: bool, batch_size: int | None, dtype: str | None, model_name: str | None,
-              cache_dir: Path | None, update_model_card: bool, results_repo: str | None, published: bool,
+              cache_dir: Path | None, update_model_card: bool, push_to_hub: str | None, published: bool,
               overwrite: bool, token: str | None) -> EvalOutcome:
     """Evaluate `model` (a ref) on `suite` and write the results artifact to `output`.
 
@@ -476,7 +476,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
     repos (`DATA_DIR/<org>/<name>/`); otherwise each benchmark is read from the Hub at a pinned revision.
     `cache_dir` keeps lighteval's per-sample predictions between runs, keyed by the model's and the data's pins
     (without it every run starts clean). `update_model_card` writes `model-index` entries into a local model
-    artifact's card; `results_repo` is where the results will be pushed (for the card's source link).
+    artifact's card; `push_to_hub` is where the results will be pushed (for the card's source link).
     """
     import torch
     from datasets import Dataset
@@ -596,7 +596,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
     path = Path(output).expanduser().resolve()
     card_path = None
     if update_model_card:
-        source_url = _results_url(results_repo) if results_repo else None
+        source_url = _results_url(push_to_hub) if push_to_hub else None
         card_path = attach_to_model_card(resolved.path, summary, source_url=source_url)
     return EvalOutcome(path, summary, card_path, time.perf_counter() - started)
 

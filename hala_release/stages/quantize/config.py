@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_SCHEME = "FP8_DYNAMIC"
 DEFAULT_IGNORE = ("lm_head",)
 # Options that only say where the command line publishes the result; the stage itself never reads them.
-PUBLISH_KEYS = {"push_to_hub", "tag"}
+PUBLISH_KEYS = {"push_to_hub", "tag", "create_pr"}
 
 
 class QuantizeConfig(BaseModel):
@@ -34,3 +34,6 @@ class QuantizeConfig(BaseModel):
     overwrite: bool = Field(False, description="Replace an existing output folder.")
     push_to_hub: str | None = Field(None, description="Publish the artifact to this repo id.")
     tag: str | None = Field(None, description="Tag for the pushed commit (with --push-to-hub).")
+    create_pr: bool = Field(False, description="With --push-to-hub: open a pull request with the artifact instead "
+                                               "of committing to the branch; prints its URL. Not with --tag.",
+                            json_schema_extra={"cli": {"flags": "--create-pr"}})

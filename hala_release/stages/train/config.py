@@ -21,3 +21,6 @@ class TrainConfig(BaseModel):
     push_to_hub: str | None = Field(None, description="Publish the artifact to this repo id (to the branch the "
                                        "recipe's hub_model_revision names, default main).")
     tag: str | None = Field(None, description="Tag for the pushed commit (with --push-to-hub).")
+    create_pr: bool = Field(False, description="With --push-to-hub: open a pull request with the artifact instead "
+                                               "of committing to the branch; prints its URL. Not with --tag.",
+                            json_schema_extra={"cli": {"flags": "--create-pr"}})
