@@ -15,6 +15,7 @@ import typer
 
 from hala_release import __version__
 from hala_release.cli_options import command
+from hala_release.core.disk_space import explain_full_disk
 from hala_release.core.errors import HalaError, UsageError, as_user_error
 from hala_release.hub.options import (LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions,
                                       PushSpaceOptions)
@@ -450,8 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per HTTP request otherwise
     try:
-        # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit.
-        app(args=argv, prog_name="hala-release")
+        # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit. A full disk that no
+        # stage explained itself (a push, a pull, a download) still ends in one line.
+        with explain_full_disk(None, "the command", "free space on the disk it writes to, then rerun the same command"):
+            app(args=argv, prog_name="hala-release")
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except HalaError as err:
