@@ -211,6 +211,10 @@ def pull(options: PullOptions) -> None:
         output = output.expanduser().resolve()
         if output.exists():
             raise HalaError(f"{output} already exists: choose another --output")
+        from hala_release.core.disk_space import SpaceNeed, check_room
+
+        size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())  # the cache's links resolved
+        check_room(SpaceNeed("pull", output.parent, size, size))
         shutil.copytree(path, output)
         path = output
         if resolved.hub_id and not resolved.ref.path_in_repo:  # a whole Hub repo: later cards name it

@@ -92,7 +92,8 @@ def check_room(need: SpaceNeed, *, fix: str = "choose another --output") -> None
     folder = existing_folder(need.folder)
     free = free_bytes(folder)
     size = _describe(need)
-    log.info("%s: needs %s in %s, which has %s free", need.what, size, folder, human_bytes(free))
+    if need.likely:
+        log.info("%s: needs %s in %s, which has %s free", need.what, size, folder, human_bytes(free))
     if need.at_least > free and os.environ.get(IGNORE_ENV) != "1":
         raise HalaError(f"{need.what} needs {size} in {folder}, which has only {human_bytes(free)} free: free space "
                         f"there or {fix} (set {IGNORE_ENV}=1 to start anyway)")

@@ -21,7 +21,7 @@ from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_don
                                            counter_delta, load_split, open_plan, release_pages, run_local, shard_todo,
                                            total_stats, write_chunk)
 from hala_release.core.disk_space import SpaceNeed, check_room
-from hala_release.core.errors import UsageError
+from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.core.schemas import OK_COLUMN
 from hala_release.stages.translate.config import TranslateConfig
@@ -48,7 +48,12 @@ def run_translate(config: TranslateConfig) -> dict[str, Any]:
         log.info("translate: resuming, %d of %d chunks already finished in %s", finished, plan["chunks"],
                  plan["work_dir"])
     if todo or config.num_shards == 1:
-        check_room(space_need(config, plan, dataset, output))
+        try:
+            check_room(space_need(config, plan, dataset, output))
+        except HalaError:
+            if not finished and config.num_shards == 1:  # nothing to resume (other shards may share the folder)
+                shutil.rmtree(plan["work_dir"], ignore_errors=True)
+            raise
     if todo:
         if config.executor == "ray":
             from hala_release.executors.ray_data import replica_resources, run_chunks_on_ray
