@@ -178,7 +178,7 @@ ls -A {disk} > {logs}/left.ls
 mount -t tmpfs -o size=8k tmpfs {disk}
 run sample sample-data openorca {disk}/sample
 ls -A {disk} >> {logs}/left.ls
-""", disk, "1m", logs)
+""", disk, "2m", logs)
 
     line = Logged(logs, "chat-mix").stopped_with_one_line()
     assert line.startswith(f"error: chat-mix ran out of disk space in {disk} ("), line

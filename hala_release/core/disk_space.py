@@ -98,9 +98,9 @@ def check_room(need: SpaceNeed, *, fix: str = "choose another --output") -> None
         raise HalaError(f"{need.what} needs {size} in {folder}, which has only {human_bytes(free)} free: free space "
                         f"there or {fix} (set {IGNORE_ENV}=1 to start anyway)")
     if need.likely > free:
-        log.warning("%s may not fit: it likely needs %s in %s, which has %s free; it starts anyway (a rough "
-                    "estimate), and a full disk stops it with what was kept", need.what, human_bytes(need.likely),
-                    folder, human_bytes(free))
+        log.warning("%s may not fit: it likely needs %s in %s, which has %s free; it starts anyway (the estimate "
+                    "allows less), and a full disk stops it saying what was kept", need.what,
+                    human_bytes(need.likely), folder, human_bytes(free))
 
 
 def _describe(need: SpaceNeed) -> str:
@@ -144,7 +144,12 @@ def full_disk_message(exc: OSError, folder: Path | None, what: str, kept: Callab
     where = f" in {place} ({human_bytes(free_bytes(place))} free now)" if place is not None else ""
     still = ""
     if need is not None and place is not None and _same_filesystem(place, estimated):
-        remaining = need.remaining() if need.remaining is not None else need.likely
+        remaining = need.likely
+        if need.remaining is not None:
+            try:
+                remaining = need.remaining()
+            except Exception:  # noqa: BLE001 - the estimate is a courtesy; the full disk is the message
+                log.debug("could not re-estimate what %s still needs", what, exc_info=True)
         still = f"; the run still needs about {human_bytes(remaining)} there"
     how = kept() if callable(kept) else kept
     return f"{what} ran {full}{where}{still}: {how}"
