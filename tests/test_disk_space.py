@@ -26,14 +26,15 @@ def _small_disk(script: str, mount: Path, size: str, logs: Path, timeout: float 
         pytest.fail("these tests need `unshare` (util-linux) to mount a small tmpfs in a private namespace")
     mount.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    prelude = (f"set -u\nmount -t tmpfs -o size={size} tmpfs {mount}\n"
+    prelude = (f"set -u\nmount -t tmpfs -o size={size} tmpfs {mount} || exit 97\n"
                f"run() {{ name=$1; shift; {CLI} \"$@\" >{logs}/$name.out 2>{logs}/$name.err; "
                f"echo $? >{logs}/$name.rc; }}\n")
     done = subprocess.run(["unshare", "-rm", "sh", "-c", prelude + script], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONPATH": _pythonpath()})
     if done.returncode != 0:
-        pytest.fail(f"the small-disk script failed (exit {done.returncode}); unshare needs root or user "
-                    f"namespaces to mount a tmpfs: {done.stderr.strip()[-500:]}")
+        pytest.fail(f"could not mount a {size} tmpfs with `unshare -rm` (exit {done.returncode}): these tests need "
+                    f"root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1): "
+                    f"{done.stderr.strip()[-500:]}")
     assert not any(line.split()[1:2] == [str(mount)] for line in Path("/proc/self/mounts").read_text().splitlines())
 
 
@@ -43,6 +44,8 @@ def _pythonpath() -> str:
 
 
 class Logged:
+    """One logged CLI run of a small-disk script."""
+
     def __init__(self, logs: Path, name: str):
         self.rc = int((logs / f"{name}.rc").read_text())
         self.out = (logs / f"{name}.out").read_text()
@@ -99,7 +102,7 @@ ls -A {disk} > {logs}/after-resume.ls
 """, disk, "1m", logs)
 
     refused = Logged(logs, "refused").stopped_with_one_line()
-    assert f"translate needs about" in refused and f"in {disk}, which has only" in refused, refused
+    assert "translate needs about" in refused and f"in {disk}, which has only" in refused, refused
     assert "free" in refused and "HALA_IGNORE_SPACE_CHECK=1" in refused, refused
     assert (logs / "after-refusal.ls").read_text() == ""  # refused before any work: no work folder left behind
 
