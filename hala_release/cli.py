@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit. A full disk that no
         # stage explained itself (a push, a pull, a download) still ends in one line.
-        with explain_full_disk(None, "the command", "free space on the disk it writes to, then rerun the same command"):
+        with explain_full_disk(None, "the command", "free space on the disk it writes to, then rerun the command"):
             app(args=argv, prog_name="hala-release")
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

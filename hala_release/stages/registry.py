@@ -75,7 +75,7 @@ class StageKind:
         if self.resumes and output is not None:
             from hala_release.executors.chunks import work_dir_for
 
-            work = work_dir_for(Path(output).expanduser().absolute())
+            work = work_dir_for(Path(output).expanduser().resolve())
             done = len(list(work.glob("chunk-*.parquet")))
             return (f"the {done} finished chunk{'s' * (done != 1)} in {work} {'is' if done == 1 else 'are'} kept; "
                     f"free space there, then rerun the same command to resume")
