@@ -15,6 +15,7 @@ import typer
 
 from hala_release import __version__
 from hala_release.cli_options import command
+from hala_release.core.disk_space import explain_full_disk
 from hala_release.core.errors import HalaError, UsageError, as_user_error
 from hala_release.hub.options import (LineageOptions, PullOptions, PushDatasetOptions, PushModelOptions,
                                       PushSpaceOptions)
@@ -222,6 +223,10 @@ def pull(options: PullOptions) -> None:
         output = output.expanduser().resolve()
         if output.exists():
             raise HalaError(f"{output} already exists: choose another --output")
+        from hala_release.core.disk_space import SpaceNeed, check_room
+
+        size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())  # the cache's links resolved
+        check_room(SpaceNeed("pull", output.parent, size, size))
         shutil.copytree(path, output)
         path = output
         if resolved.hub_id and not resolved.ref.path_in_repo:  # a whole Hub repo: later cards name it
@@ -466,8 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per HTTP request otherwise
     try:
-        # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit.
-        app(args=argv, prog_name="hala-release")
+        # Standalone mode: Typer prints usage errors and --help itself, then raises SystemExit. A full disk that no
+        # stage explained itself (a push, a pull, a download) still ends in one line.
+        with explain_full_disk(None, "the command", "free space on the disk it writes to, then rerun the command"):
+            app(args=argv, prog_name="hala-release")
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except HalaError as err:

@@ -86,9 +86,11 @@ class ShardedSplitWriter:
         if self._writer is None:
             self._open_shard()
         self._writer.write_table(group, row_group_size=group.num_rows)
+        self._sink.drain()
         self._shard_bytes += size
 
     def _open_shard(self) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
         from datasets import config as datasets_config
 
@@ -96,14 +98,63 @@ class ShardedSplitWriter:
         path = self.folder / f".{self.split}.partial-{len(self.paths):05d}.parquet"
         self.paths.append(path)
         # As `Dataset.to_parquet` writes them: content-defined pages (Hub dedup) and a page index (viewer).
-        self._writer = pq.ParquetWriter(path, self.schema, write_page_index=True,
+        self._sink = _SpooledFile(path)
+        self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), self.schema, write_page_index=True,
                                         use_content_defined_chunking=datasets_config.DEFAULT_CDC_OPTIONS)
         self._shard_bytes = 0
 
     def _close_shard(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.close()
+            if not self._sink.failed:  # after a failed write the shard is lost: only its file handle is left to close
+                self._sink.drain()
+        finally:
+            self._sink.release()
+
+
+class _SpooledFile:
+    """The file a ParquetWriter writes into: bytes collect in memory and reach the disk only from `drain`, between
+    row groups. pyarrow (26) aborts the whole process when a write error, such as a full disk, reaches its
+    content-defined page writer; written from here, a full disk is an ordinary OSError that the stage reports in
+    one line. Memory holds at most one compressed row group."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "wb")
+        self._pending = bytearray()
+        self._position = 0
+        self.closed = False
+        self.failed = False
+
+    def write(self, data) -> int:
+        self._pending += data
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        """Nothing to do: `drain` writes, where a failure can be raised."""
+
+    def close(self) -> None:
+        self.closed = True  # pyarrow closes its side; the real file is closed by `release`
+
+    def drain(self) -> None:
+        try:
+            if self._pending:
+                self._file.write(self._pending)
+                self._pending.clear()
+            self._file.flush()
+        except BaseException:
+            self.failed = True
+            self._file.close()  # the shard is lost anyway; an open handle would keep its blocks once it is removed
+            raise
+
+    def release(self) -> None:
+        self._file.close()
 
 
 def dataset_tables(dataset: Any, batch_rows: int = BATCH_ROWS) -> Iterable["pa.Table"]:

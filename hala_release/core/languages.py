@@ -171,3 +171,14 @@ def script_share(text: str, code: str) -> float | None:
     if pattern is None or not letters:
         return None
     return sum(map(len, pattern.findall(text))) / letters
+
+
+@lru_cache(maxsize=512)
+def utf8_letter_bytes(code: str) -> int:
+    """UTF-8 bytes of a common letter of `code` (1 for Latin, 2 for Arabic or Cyrillic, 3 for Devanagari or Han).
+    A script's basic alphabet is its first run of letters in code point order (extensions come later), so the first
+    run of at least 20 letters stands for it. Disk-space estimates scale text translated into another script by it."""
+    for start, end in letter_ranges(code):
+        if end - start >= 19:
+            return len(chr(start).encode("utf-8"))
+    return 1

@@ -209,16 +209,41 @@ def resolve(ref: Ref | str, repo_type: str = "model", *, token: str | None = Non
 def _resolve_hub(ref: Ref, *, token, allow_patterns, cache_dir) -> ResolvedRef:
     from huggingface_hub import HfApi, snapshot_download
 
+    from hala_release.core.disk_space import check_room, explain_full_disk
+
     with hub_errors(ref):
-        info = HfApi(token=token).repo_info(ref.repo_id, repo_type=ref.repo_type, revision=ref.revision)
+        info = HfApi(token=token).repo_info(ref.repo_id, repo_type=ref.repo_type, revision=ref.revision,
+                                            files_metadata=True)
         patterns = allow_patterns
         if ref.path_in_repo:
             patterns = [f"{ref.path_in_repo}/**", ref.path_in_repo]
-        # Download by sha, not by branch name, so the files match the pin even if the branch moves meanwhile.
-        folder = snapshot_download(ref.repo_id, repo_type=ref.repo_type, revision=info.sha, token=token,
-                                   allow_patterns=patterns, cache_dir=cache_dir)
+        cache, need = download_need(ref, info, patterns, cache_dir)
+        with explain_full_disk(cache, f"downloading {ref.text}", "the files already downloaded stay in the Hub "
+                               "cache; free space there (or set HF_HOME to a disk with room), then rerun the same "
+                               "command to resume"):
+            check_room(need, fix="set HF_HOME to a disk with room")
+            # Download by sha, not by branch name, so the files match the pin even if the branch moves meanwhile.
+            folder = snapshot_download(ref.repo_id, repo_type=ref.repo_type, revision=info.sha, token=token,
+                                       allow_patterns=patterns, cache_dir=cache_dir)
     path = Path(folder) / ref.path_in_repo if ref.path_in_repo else Path(folder)
     return ResolvedRef(ref=ref, path=path, pin=info.sha)
+
+
+def download_need(ref: Ref, info, patterns: list[str] | None, cache_dir: str | Path | None):
+    """The Hub cache folder, and the bytes of the files a download still has to fetch into it (the repo listing
+    gives their sizes; files of the same commit already in the cache cost nothing)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+    from huggingface_hub.utils import filter_repo_objects
+
+    from hala_release.core.disk_space import SpaceNeed
+
+    cache = Path(cache_dir or constants.HF_HUB_CACHE)
+    snapshot = cache / repo_folder_name(repo_id=ref.repo_id, repo_type=ref.repo_type) / "snapshots" / info.sha
+    siblings = {sibling.rfilename: sibling.size or 0 for sibling in info.siblings or []}
+    wanted = filter_repo_objects(list(siblings), allow_patterns=patterns)
+    missing = sum(siblings[name] for name in wanted if not (snapshot / name).exists())
+    return cache, SpaceNeed(f"downloading {ref.text}", cache, missing, missing)
 
 
 class hub_errors:

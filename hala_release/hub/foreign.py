@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hala_release import __version__
 from hala_release.artifacts.build import SAMPLE_RECORDS, config_hash, shorten_record
@@ -26,6 +26,9 @@ from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import link_file
 from hala_release.core.provenance import PROVENANCE_FILE, CardFacts, CardSection, Provenance
 from hala_release.core.refs import check_repo_id, combined_hash, content_hashes
+
+if TYPE_CHECKING:
+    from hala_release.core.disk_space import SpaceNeed
 
 IMPORT_STAGE = "import"
 DATA_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
@@ -68,6 +71,20 @@ def stage_folder(folder: Path | str, kind: str, staging: Path, options: CardOpti
     if kind == "model":
         return stage_model(folder, staging, options, echo)
     raise UsageError(f"only datasets and models made elsewhere can be staged, not {kind}s")
+
+
+def staging_need(folder: Path, kind: str, staging: Path) -> "SpaceNeed":
+    """What staging writes into `staging`: a `save_to_disk` dump converted to Parquet (at most about its Arrow size,
+    a quarter at best), else links (no data; copies only where the system refuses links), a card and a provenance
+    file that lists every file."""
+    from hala_release.core.disk_space import SpaceNeed
+
+    folder = Path(folder).expanduser().resolve()
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    small = 64 * 1024 + 256 * len(files)
+    arrow = sum(p.stat().st_size for p in files if p.suffix == ".arrow") if (
+        kind == "dataset" and _is_saved_dataset(folder)) else 0
+    return SpaceNeed(f"push-{kind} (staging {folder.name})", staging, arrow + small, arrow // 4 + small)
 
 
 # --- datasets ---------------------------------------------------------------------------------------------------

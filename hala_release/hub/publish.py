@@ -132,7 +132,8 @@ def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=
     """
     import tempfile
 
-    from hala_release.hub.foreign import CardOptions, is_artifact, stage_folder
+    from hala_release.core.disk_space import check_room, explain_full_disk
+    from hala_release.hub.foreign import CardOptions, is_artifact, stage_folder, staging_need
 
     repo_id = check_repo_id(repo_id)
     _check_no_tag_on_pr(repo_id, push_options.get("tag"), push_options.get("create_pr", False))  # before staging
@@ -143,8 +144,12 @@ def publish_folder(folder: Path | str, repo_id: str, repo_type: str, *, options=
             raise UsageError(f"{', '.join(options.given())} describe folders made elsewhere; {folder} is a "
                              f"hala-release artifact whose card comes from its hala_provenance.json: drop the option")
         return push_artifact(folder, repo_id, repo_type, **push_options)
+    temp = Path(tempfile.gettempdir())
     with tempfile.TemporaryDirectory(prefix="hala-stage-") as work:
-        staged = stage_folder(folder, repo_type, Path(work), options, echo)
+        with explain_full_disk(temp, f"push-{repo_type}", "nothing was uploaded, and the staging folder is removed; "
+                               "free space there (or set TMPDIR to a folder with room), then rerun the same command"):
+            check_room(staging_need(folder, repo_type, temp), fix="set TMPDIR to a folder with room")
+            staged = stage_folder(folder, repo_type, Path(work), options, echo)
         return push_artifact(staged, repo_id, repo_type, **push_options)
 
 

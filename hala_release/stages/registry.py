@@ -62,9 +62,29 @@ class StageKind:
     resumes: bool = False
 
     def run(self, config: BaseModel | dict[str, Any]) -> Any:
-        """The Python API: run the stage with its config (or the config's fields as a dict)."""
+        """The Python API: run the stage with its config (or the config's fields as a dict). A full disk stops it
+        with one line saying where, how much is free, and what was kept."""
+        from hala_release.core.disk_space import explain_full_disk
+
         module, _, function = self.runner.partition(":")
-        return getattr(importlib.import_module(module), function)(self.validate(config))
+        config = self.validate(config)
+        output = getattr(config, "output", None)
+        with explain_full_disk(output, self.name, lambda: self._after_full_disk(output)):
+            return getattr(importlib.import_module(module), function)(config)
+
+    def _after_full_disk(self, output: Any) -> str:
+        """What survives a full disk, and how to go on."""
+        if self.resumes and output is not None:
+            from hala_release.executors.chunks import work_dir_for
+
+            work = work_dir_for(Path(output).expanduser().resolve())
+            done = len(list(work.glob("chunk-*.parquet")))
+            return (f"the {done} finished chunk{'s' * (done != 1)} in {work} {'is' if done == 1 else 'are'} kept; "
+                    f"free space there, then rerun the same command to resume")
+        if self.resumes:
+            return "the checkpoints saved so far are kept; free space, then rerun the same command to resume"
+        return ("nothing partial was kept; free space there or choose another --output, then rerun the same "
+                "command")
 
     def validate(self, config: BaseModel | dict[str, Any]) -> BaseModel:
         return config if isinstance(config, self.config) else self.config.model_validate(config)

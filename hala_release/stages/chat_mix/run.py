@@ -25,6 +25,7 @@ from hala_release.core.chat_format import TurnError, to_messages
 from hala_release.executors.chunks import arrow_batches, load_split, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves
 from hala_release.core.languages import language_group
+from hala_release.core.disk_space import SpaceNeed, check_room
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import hub_parents, input_creators, input_license, license_fields
@@ -213,6 +214,15 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
 
 
+def space_need(loaded: list[tuple[Any, str]], languages: dict[str, str], output: Path) -> SpaceNeed:
+    """The conversations hold the text of the columns they are built from; they pass through the out-of-core work
+    store beside the output (about as big as the artifact, measured), which is still there while the artifact is
+    written. Parquet keeps text in 1/1.5 to 1/4 of its Arrow size."""
+    text = sum(dataset.data.column(column).nbytes for dataset, layout in loaded
+               for column in _read_columns(layout, languages) - {OK_COLUMN, "id"} if column in dataset.column_names)
+    return SpaceNeed("chat-mix", output.parent, int(2 * text / 1.5), int(text / 4))
+
+
 def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
     import pyarrow as pa
 
@@ -229,16 +239,20 @@ def run_chat_mix(config: ChatMixConfig) -> dict[str, Any]:
         languages[config.source_lang] = ""
     inputs, licences, layouts = {}, {}, {}
     counts: Counter = Counter()
+    loaded = []
+    for number, ref in enumerate(config.translated):  # all read and checked before the slow part
+        resolved = resolve(ref, "dataset")
+        name = resolved.hub_id or Path(ref).name
+        inputs[f"translated_{number}"] = resolved
+        licences[name] = input_license(resolved)
+        dataset = load_split(resolved, config.split)
+        layouts[name] = detect_layout(dataset.column_names, name, config.target_lang)
+        loaded.append((number, name, dataset))
+    check_room(space_need([(dataset, layouts[name]) for _, name, dataset in loaded], languages, output))
     with GroupedSplit(work_dir_for(output) / "grouped-split", config.seed) as split:
         batcher = Batcher(split, list(languages))
         check = LanguageCheck(config)
-        for number, ref in enumerate(config.translated):
-            resolved = resolve(ref, "dataset")
-            name = resolved.hub_id or Path(ref).name
-            inputs[f"translated_{number}"] = resolved
-            licences[name] = input_license(resolved)
-            dataset = load_split(resolved, config.split)
-            layouts[name] = detect_layout(dataset.column_names, name, config.target_lang)
+        for number, name, dataset in loaded:
             for row in conversations(dataset, name, layouts[name], languages, check):
                 for _, outcome in row:
                     if outcome != "kept":

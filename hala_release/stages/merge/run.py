@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from hala_release.artifacts.build import build_artifact
+from hala_release.core.disk_space import SpaceNeed, check_room
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents, hub_revision,
@@ -104,6 +105,7 @@ def _merge(base: str, tuned: str, output: Path, *, method: str, t: float, dtype:
         require_safetensors(base_in.path, base)
         require_safetensors(tuned_in.path, tuned)
         dtype = dtype or base_cfg.get("dtype") or base_cfg.get("torch_dtype") or "bfloat16"
+        check_room(space_need(base_in.path, dtype, output))
         architecture = "/".join(base_cfg.get("architectures") or []) or base_cfg.get("model_type")
         _run_mergekit({"base": base, "tuned": tuned, "method": method, "t": t, "dtype": dtype,
                        "trust_remote_code": trust_remote_code}, base_in, tuned_in, output, options,
@@ -219,6 +221,8 @@ def _merge_input(ref: str, role: str, output: Path, cleanup: ExitStack, trust_re
                         f"{ADAPTER_CONFIG_FILE}), which cannot be fetched: {err}") from None
     require_safetensors(base.path, base_ref)
     require_safetensors(resolved.path, ref)
+    check_room(SpaceNeed(f"merge (folding the adapter {ref} into its base)", output.parent, folder_bytes(base.path),
+                         folder_bytes(base.path)))
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix=f".{output.name}-{role}-fold-",
                                                                   dir=output.parent)))
@@ -226,6 +230,28 @@ def _merge_input(ref: str, role: str, output: Path, cleanup: ExitStack, trust_re
     fold_adapter(resolved.path, base.path, work, trust_remote_code)
     log.info("merge: folded adapter %s into %s in %.1f s", ref, base_ref, time.perf_counter() - began)
     return _Input(resolved, work, adapter_base=base)
+
+
+_TORCH_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8}
+
+
+def space_need(base: Path, dtype: str, output: Path) -> SpaceNeed:
+    """The merged checkpoint: every tensor of the base in the output dtype (mergekit writes them all in it), from the
+    safetensors headers alone, plus the tokenizer and config files mergekit copies."""
+    from hala_release.artifacts.inputs import tensor_headers
+
+    width = _TORCH_DTYPE_BYTES.get(str(dtype).removeprefix("torch."), 2)
+    total = sum(p.stat().st_size for p in base.iterdir() if p.is_file() and p.suffix != ".safetensors")
+    for _, shape in tensor_headers(base).values():
+        count = 1
+        for dim in shape:
+            count *= dim
+        total += count * width
+    return SpaceNeed("merge", output.parent, total, int(total * 0.9))
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def adapter_base_ref(adapter_config: Path, ref: str) -> str:

@@ -24,6 +24,7 @@ from hala_release.artifacts.build import build_artifact
 from hala_release.stages.mix.config import MixConfig
 from hala_release.executors.chunks import arrow_batches, load_split, work_dir_for
 from hala_release.executors.grouped_split import GroupedSplit, key_halves, mix64, salt
+from hala_release.core.disk_space import SpaceNeed, check_room
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import input_license
@@ -190,6 +191,20 @@ def mix_examples(split: GroupedSplit, sources: list[tuple[str, Iterator]], confi
     return counts
 
 
+def space_need(config: MixConfig, loaded: list[tuple[str, Any]], output: Path) -> SpaceNeed:
+    """Every example holds a pair's two texts, once per direction; examples pass through the out-of-core work store
+    beside the output (about as big as the artifact, measured), which is still there while the artifact is written.
+    Parquet keeps text in 1/1.5 to 1/4 of its Arrow size."""
+    pair_bytes = 0
+    for kind, dataset in loaded:
+        columns = dataset.column_names
+        twins = [(c, f"{c}_{config.target_lang}") for c in columns if f"{c}_{config.target_lang}" in columns]
+        read = ["translation"] if kind == "parallel" else [name for pair in twins for name in pair]
+        pair_bytes += sum(dataset.data.column(c).nbytes for c in read if c in columns)
+    examples = pair_bytes * len(config.directions)
+    return SpaceNeed("mix", output.parent, int(2 * examples / 1.5), int(examples / 4))
+
+
 def run_mix(config: MixConfig) -> dict[str, Any]:
     from hala_release.core.licenses import carry_forward
     from hala_release.stages.mix.card import mix_card
@@ -204,7 +219,7 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
     if not config.translated and not config.parallel:
         raise UsageError("nothing to mix: pass --translated (translate outputs) and/or --parallel (pair corpora)")
     output = prepare_output(config.output, config.overwrite)
-    inputs, sources, licences = {}, [], {}
+    inputs, sources, licences, loaded = {}, [], {}, []
     for kind, refs, reader in (("translated", config.translated, translated_pairs),
                                ("parallel", config.parallel, parallel_pairs)):
         for number, ref in enumerate(refs):
@@ -214,6 +229,8 @@ def run_mix(config: MixConfig) -> dict[str, Any]:
             dataset = load_split(resolved, config.split)
             sources.append((name, reader(dataset, config.source_lang, config.target_lang)))
             licences[name] = input_license(resolved)
+            loaded.append((kind, dataset))
+    check_room(space_need(config, loaded, output))
     with GroupedSplit(work_dir_for(output) / "grouped-split", config.seed) as split:
         counts = mix_examples(split, sources, config)
         if split.empty:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hala_release.artifacts.build import build_artifact
+from hala_release.core.disk_space import SpaceNeed, check_room
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents,
@@ -122,6 +123,7 @@ def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], m
         base_model=hub_ids, base_model_relation="quantized" if hub_ids else None,
         library_name="transformers", pipeline_tag="text-generation",
     )
+    check_room(space_need(source.path, scheme, ignore, output))
     with build_artifact(output, stage="quantize", config=stage_config, card=card, inputs={"model": source},
                         overwrite=overwrite) as draft:
         reference = None
@@ -154,6 +156,41 @@ def _quantize(model: str, output: Path, *, scheme: str, ignore: Sequence[str], m
             draft.stats.update(comparison.stats())
             card.sections.append(CardSection(title="Verification", markdown=_verification_markdown(comparison)))
     return output
+
+
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "U32": 4, "BF16": 2, "F16": 2, "I16": 2, "U16": 2}
+
+
+def space_need(source: Path, scheme: str, ignore: Sequence[str], output: Path) -> SpaceNeed:
+    """The checkpoint the stage saves, from the safetensors headers alone: every 2-D weight outside `ignore` and the
+    embeddings at the scheme's bits plus a 4-byte scale per channel, group or block; every other tensor as it is;
+    the other files (tokenizer, config) about as they are."""
+    from compressed_tensors.quantization import preset_name_to_scheme
+
+    weights = preset_name_to_scheme(scheme, ["Linear"]).weights
+    rules = [re.compile(p[3:]) if p.startswith("re:") else re.compile(re.escape(p) + "$") for p in ignore]
+    total = sum(p.stat().st_size for p in source.iterdir() if p.is_file() and p.suffix != ".safetensors")
+    for name, (dtype, shape) in tensor_headers(source).items():
+        count = 1
+        for dim in shape:
+            count *= dim
+        module = name.rpartition(".")[0]
+        linear = (name.endswith(".weight") and len(shape) == 2 and "embed" not in module
+                  and not any(rule.match(module) for rule in rules))
+        if not linear:
+            total += count * _DTYPE_BYTES.get(dtype.upper(), 1)
+            continue
+        if weights.strategy == "group":
+            scales = count // (weights.group_size or count)
+        elif weights.strategy == "block":
+            rows, columns = weights.block_structure or shape
+            scales = -(-shape[0] // rows) * -(-shape[1] // columns)
+        elif weights.strategy == "channel":
+            scales = shape[0]
+        else:
+            scales = 1
+        total += count * weights.num_bits // 8 + 4 * scales
+    return SpaceNeed("quantize", output.parent, total, int(total * 0.9))
 
 
 def oneshot_quantize(source: Path, target: Path, scheme: str, ignore: list[str], trust_remote_code: bool) -> None:
