@@ -32,3 +32,18 @@ def test_eval_refuses_an_existing_output_before_reading_the_model(tmp_path):
     (tmp_path / "results").mkdir()
     with pytest.raises(HalaError, match="already exists: pass --overwrite"):
         run_eval(str(tmp_path / "no-such-model"), output=tmp_path / "results", fixtures=True)
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_gets(tmp_path):
+    """A shared cluster's group reads the work files and artifacts: mkstemp alone makes them owner-only."""
+    import os
+
+    from hala_release.core.files import write_atomic
+
+    previous = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "atomic.json", "{}")
+        (tmp_path / "plain.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "atomic.json").stat().st_mode & 0o777 == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o644
