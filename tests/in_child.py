@@ -98,20 +98,30 @@ def _kill_session(leader: int) -> None:
         pass
 
 
-def _ray_driver_reason(pid: int, since: float) -> str:
-    """The warnings and errors that end Ray's log for a driver that ran as `pid` after `since`: a driver that ends its
-    own process says why there (its raylet or object store gone), not on stderr. Empty when the child ran none."""
+def ray_driver_logs(pid: int, since: float) -> list[Path]:
+    """Ray's logs, oldest first, of the drivers that ran in process `pid` after `since` (a driver writes one per
+    session, named after its pid, under Ray's temporary folder)."""
     sessions = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray"
     logs = []
-    for log in sessions.glob(f"session_*/logs/python-core-driver-*_{pid}.log"):
-        try:  # other runs may be removing their old sessions meanwhile
-            logs.append((log.stat().st_mtime, log.read_text(errors="replace")))
+    for folder in sessions.glob("session_2*/logs"):
+        try:  # other runs may be removing their old sessions meanwhile; a folder changed before `since` has none
+            if folder.stat().st_mtime >= since:
+                logs += [(log.stat().st_mtime, log) for log in folder.glob(f"python-core-driver-*_{pid}.log")]
         except OSError:
             continue
-    logs = sorted(log for log in logs if log[0] >= since)
+    return [log for mtime, log in sorted(logs) if mtime >= since]
+
+
+def _ray_driver_reason(pid: int, since: float) -> str:
+    """The warnings and errors that end Ray's log for a driver that ran as `pid`: a driver that ends its own process
+    says why there (its raylet or object store gone), not on stderr. Empty when the child ran none."""
+    logs = ray_driver_logs(pid, since)
     if not logs:
         return ""
-    lines = logs[-1][1].splitlines()
+    try:
+        lines = logs[-1].read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
     notable = [line for line in lines if re.match(r"\[[^\]]* [WEF] \d+ \d+\]", line)]
     return "; Ray's log for this driver ends:\n" + "\n".join(notable[-5:] or lines[-5:])
 
