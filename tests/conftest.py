@@ -8,7 +8,9 @@ import atexit
 import os
 import shutil
 import socket
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,25 @@ os.environ.pop("HF_TOKEN", None)
 os.environ["HALA_CACHE_DIR"] = str(_TMP / "hala_cache")  # the translation cache, never the user's
 os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # vLLM on CPU starts in ~3 s instead of ~17 s
 os.environ["RAY_AUTH_MODE"] = "disabled"  # a local test Ray needs no token file in the home folder
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_driver_in_the_pytest_process():
+    """A Ray driver that loses its local raylet ends its whole process: in pytest, the session, with no summary.
+    Tests run their Ray drivers through `in_child.run_in_child`; one that started a driver here fails."""
+    began = time.time()
+    yield
+    ray = sys.modules.get("ray")
+    if ray is None:  # no Ray imported here: no driver either
+        return
+    from in_child import ray_driver_logs
+
+    still_running = getattr(ray, "is_initialized", lambda: False)()
+    if still_running:
+        ray.shutdown()
+    if still_running or ray_driver_logs(os.getpid(), began):
+        pytest.fail("this test started a Ray driver in the pytest process: run its Ray part through "
+                    "in_child.run_in_child or run_cli_in_child", pytrace=False)
 
 
 @pytest.fixture(scope="session")

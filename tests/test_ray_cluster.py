@@ -1,15 +1,22 @@
-"""The Ray executor: what each engine replica asks Ray for, and a run that loses a worker node midway."""
+"""The Ray executor: what each engine replica asks Ray for, and a run that loses a worker node midway.
+
+Every Ray driver here runs in a child process (`in_child`): a driver that loses its local raylet ends its process,
+which must fail one test, not end the pytest session.
+"""
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from hala_release.cli import main
 from hala_release.core.errors import UsageError
 from hala_release.core.provenance import read_provenance
 from hala_release.executors.chunks import work_dir_for
 from hala_release.executors.ray_data import replica_cpus, replica_resources
 from hala_release.stages.sample_data.run import export_sample, read_sample
+from in_child import run_cli_in_child, run_in_child
 from stage_helpers import run_cli, split_rows
 
 
@@ -48,30 +55,33 @@ def test_ray_workers_with_explicit_cpus_translate_like_local(tmp_path, capsys):
     common = ["--engine", "dry-run", "--chunk-size", "10"]
     code, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "local", *common)
     assert code == 0, err
-    code, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "ray", *common, "--executor", "ray",
-                           "--ray-workers", "1", "--ray-cpus-per-worker", "2")
+    code, _, err = run_cli_in_child("translate", source, "--output", tmp_path / "ray", *common, "--executor", "ray",
+                                    "--ray-workers", "1", "--ray-cpus-per-worker", "2")
     assert code == 0, err
     assert split_rows(tmp_path / "ray", "train") == split_rows(tmp_path / "local", "train")
 
 
-@pytest.mark.slow
-def test_replicas_in_strict_pack_placement_groups_translate_like_local(tmp_path, capsys, monkeypatch):
-    # The tensor-parallel path on CPU bundles: a placement group per replica, the actor scheduled inside it.
+def _translate_in_strict_pack_groups(argv: list[str]) -> tuple[int, list[str]]:
+    """In the child: each replica gets two one-CPU bundles, and the placement groups made are recorded."""
     import ray.util
 
     from hala_release.executors import ray_data
 
     made, real = [], ray.util.placement_group
-    monkeypatch.setattr(ray_data, "replica_resources", lambda *_: {"num_cpus": 1, "num_gpus": 0,
-                                                                    "bundles": [{"CPU": 1}, {"CPU": 1}]})
-    monkeypatch.setattr(ray.util, "placement_group", lambda bundles, strategy: made.append(strategy) or real(
-        bundles, strategy=strategy))
+    ray_data.replica_resources = lambda *_: {"num_cpus": 1, "num_gpus": 0, "bundles": [{"CPU": 1}, {"CPU": 1}]}
+    ray.util.placement_group = lambda bundles, strategy: made.append(strategy) or real(bundles, strategy=strategy)
+    return main(argv), made
+
+
+@pytest.mark.slow
+def test_replicas_in_strict_pack_placement_groups_translate_like_local(tmp_path, capsys):
+    # The tensor-parallel path on CPU bundles: a placement group per replica, the actor scheduled inside it.
     source = export_sample("openorca", tmp_path / "src")
     common = ["--engine", "dry-run", "--chunk-size", "10"]
     code, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "local", *common)
     assert code == 0, err
-    code, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "ray", *common, "--executor", "ray",
-                           "--ray-workers", "2")
+    argv = ["translate", source, "--output", tmp_path / "ray", *common, "--executor", "ray", "--ray-workers", "2"]
+    (code, made), _, err = run_in_child(_translate_in_strict_pack_groups, [str(a) for a in argv])
     assert code == 0, err
     assert made == ["STRICT_PACK", "STRICT_PACK"]
     assert split_rows(tmp_path / "ray", "train") == split_rows(tmp_path / "local", "train")
@@ -84,8 +94,8 @@ def test_judge_runs_on_ray_like_local(tiny_llama, tmp_path, capsys):
               "--limit", "24"]
     code, _, err = run_cli(capsys, "judge", source, "--output", tmp_path / "local", *common)
     assert code == 0, err
-    code, _, err = run_cli(capsys, "judge", source, "--output", tmp_path / "ray", *common, "--executor", "ray",
-                           "--ray-workers", "1")
+    code, _, err = run_cli_in_child("judge", source, "--output", tmp_path / "ray", *common, "--executor", "ray",
+                                    "--ray-workers", "1")
     assert code == 0, err
     assert split_rows(tmp_path / "ray", "train") == split_rows(tmp_path / "local", "train")
     assert split_rows(tmp_path / "ray", "rejected") == split_rows(tmp_path / "local", "rejected")
@@ -110,15 +120,13 @@ def _remove_when_a_chunk_is_done(cluster, worker, blocker, work, seen: dict) -> 
     return thread
 
 
-@pytest.mark.slow
-def test_a_run_that_loses_its_worker_node_finishes_with_every_row_once(tiny_lfm2, tmp_path, capsys):
+def _translate_losing_the_worker_node(argv: list[str], output: str) -> tuple[int, dict, float]:
+    """In the child: a two-node cluster, one replica per node, and the worker node removed after the first chunk;
+    returns the run's exit code, what the watcher saw and the seconds it all took."""
     import ray
     from ray.cluster_utils import Cluster
     from ray.util import placement_group
 
-    source = export_sample("openorca", tmp_path / "src")
-    output = tmp_path / "out"
-    rows = 16
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "resources": {"head": 1}, "object_store_memory": 80 * 1024 ** 2, "include_dashboard": False})
     worker = cluster.add_node(num_cpus=1, object_store_memory=80 * 1024 ** 2)
@@ -129,17 +137,26 @@ def test_a_run_that_loses_its_worker_node_finishes_with_every_row_once(tiny_lfm2
         blocker = placement_group([{"CPU": 1, "head": 1}])
         ray.get(blocker.ready(), timeout=60)
         seen: dict = {}
-        watcher = _remove_when_a_chunk_is_done(cluster, worker, blocker, work_dir_for(output), seen)
-        code, out, err = run_cli(capsys, "translate", source, "--output", output, "--model", tiny_lfm2,
-                                 "--engine", "transformers", "--no-quality-gates", "--max-tokens", "4",
-                                 "--limit", rows, "--chunk-size", "2", "--cache-dir", tmp_path / "cache",
-                                 "--executor", "ray", "--ray-address", cluster.address, "--ray-workers", "2",
-                                 "--ray-cpus-per-worker", "1")
+        watcher = _remove_when_a_chunk_is_done(cluster, worker, blocker, work_dir_for(Path(output)), seen)
+        code = main([*argv, "--ray-address", cluster.address])
         watcher.join(timeout=60)
     finally:
         ray.shutdown()
         cluster.shutdown()
-    print(f"killed-worker-node run: {time.perf_counter() - began:.1f} s")
+    return code, seen, time.perf_counter() - began
+
+
+@pytest.mark.slow
+def test_a_run_that_loses_its_worker_node_finishes_with_every_row_once(tiny_lfm2, tmp_path):
+    source = export_sample("openorca", tmp_path / "src")
+    output = tmp_path / "out"
+    rows = 16
+    argv = ["translate", source, "--output", output, "--model", tiny_lfm2, "--engine", "transformers",
+            "--no-quality-gates", "--max-tokens", "4", "--limit", rows, "--chunk-size", "2", "--cache-dir",
+            tmp_path / "cache", "--executor", "ray", "--ray-workers", "2", "--ray-cpus-per-worker", "1"]
+    (code, seen, seconds), out, err = run_in_child(_translate_losing_the_worker_node, [str(a) for a in argv],
+                                                   str(output))
+    print(f"killed-worker-node run: {seconds:.1f} s")
     assert code == 0, err
     assert seen.get("removed") and seen["chunks_at_removal"] < rows // 2  # the node went while chunks were left
     ids = [row["id"] for split in ("train", "rejected") for row in split_rows(output, split)]

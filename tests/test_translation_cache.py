@@ -17,6 +17,7 @@ from hala_release.engines.quality import GateConfig
 from hala_release.engines.segment_translator import SegmentTranslator
 from hala_release.engines.translation_cache import TranslationCache
 from hala_release.stages.sample_data.run import export_sample, read_sample
+from in_child import run_cli_in_child
 from stage_helpers import run_cli, split_rows
 
 CONTEXT = {"model": "m", "model_pin": "p", "prompt": "t", "sampling": {}, "source_lang": "en", "target_lang": "ar"}
@@ -118,8 +119,8 @@ def test_ray_actor_translates_with_the_cache(tiny_lfm2, tmp_path, capsys):
     source = export_sample("lamini", tmp_path / "src")
     common = ["--model", tiny_lfm2, "--engine", "transformers", "--no-quality-gates", "--max-tokens", "4",
               "--cache-dir", tmp_path / "cache", "--limit", "6"]
-    code, _, err = run_cli(capsys, "translate", source, "--output", tmp_path / "ray", "--executor", "ray",
-                           "--ray-workers", "1", *common)
+    code, _, err = run_cli_in_child("translate", source, "--output", tmp_path / "ray", "--executor", "ray",
+                                    "--ray-workers", "1", *common)  # a Ray driver: see in_child
     assert code == 0, err
     first = read_provenance(tmp_path / "ray").stats
     assert first["generated_segments"] > 0 and first["cache_hits"] == 0
