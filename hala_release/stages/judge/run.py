@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
+from hala_release.artifacts.inputs import require_model
 from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_done, chunk_tables, load_split, open_plan,
                       release_pages, run_local,
                       shard_todo, total_stats, write_chunk)
@@ -236,6 +237,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
     output = prepare_output(config.output, config.overwrite)
     source_ref = resolve(config.source, "dataset")
     judge_ref = resolve(config.judge, "model")
+    require_model(judge_ref, "--judge")
     dataset = load_split(source_ref, config.split, config.subset, config.limit)
     source, target = pair_columns(dataset, config)
     identity = {"config_hash": config_hash(config.result_config()), "source_pin": source_ref.pin,
