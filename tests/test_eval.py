@@ -539,6 +539,19 @@ def test_results_and_report_carry_the_model_s_licence_with_its_link_and_text(tin
         assert validate_metadata(meta, "dataset", folder) == []
 
 
+@pytest.mark.slow
+def test_eval_shows_no_torch_dtype_deprecation(tiny_llama, tmp_path):
+    """lighteval 0.13 passes `torch_dtype=` to from_pretrained itself: eval keeps that deprecation off the console."""
+    from stage_helpers import library_notices
+
+    from hala_release.stages.eval.run import run_eval
+
+    with library_notices() as notices:
+        run_eval(str(tiny_llama), suite=str(_suite_file(tmp_path, "arabic_exams")), output=tmp_path / "out",
+                 fixtures=True, max_samples=1)
+    assert not [n for n in notices if "torch_dtype" in n], notices
+
+
 def test_report_refuses_what_is_not_eval_output(openorca_artifact, tmp_path):
     from hala_release.stages.eval.report import build_report
 

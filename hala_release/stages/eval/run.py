@@ -653,9 +653,12 @@ def _run_lighteval(draft, model_config, backend: str, registry: dict, tasks: lis
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
+    from hala_release.core.notices import hidden_notice
+
     out_dir = draft.path / "lighteval"
     launcher = ParallelismManager.VLLM if backend == "vllm" else ParallelismManager.ACCELERATE
-    with _lighteval_offline(registry, cache_root, cache_key):
+    # hidden_notice: lighteval passes torch_dtype= to from_pretrained itself (core/notices.py)
+    with _lighteval_offline(registry, cache_root, cache_key), hidden_notice():
         tracker = EvaluationTracker(output_dir=str(out_dir), save_details=True)
         params = PipelineParameters(launcher_type=launcher, max_samples=max_samples)
         log.info("eval: loading the model and the benchmark rows")
