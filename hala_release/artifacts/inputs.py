@@ -42,10 +42,10 @@ def require_model(resolved: "ResolvedRef", option: str) -> dict[str, Any]:
         kind = read_provenance(path).card.kind
         if kind != "model":
             raise UsageError(f"{option} {ref} is a {kind} artifact, not a model: pass a model folder "
-                            f"(config.json + *.safetensors) or a Hub model id to {option}")
+                             f"(config.json + *.safetensors) or a Hub model id to {option}")
     if not (path / "config.json").is_file():
-        raise UsageError(f"{option} {ref} has no config.json, so it is not a transformers model: pass a model folder "
-                        f"(config.json + *.safetensors) or a Hub model id to {option}")
+        raise UsageError(f"{option} {ref} has no config.json, so it is not a transformers model: pass a model "
+                         f"folder (config.json + *.safetensors) or a Hub model id to {option}")
     return read_config(path, ref)
 
 
