@@ -150,7 +150,8 @@ def _written(summary: dict, push_to_hub: Optional[str]) -> None:
 def _card_options(options, base_model: Optional[str] = None):
     from hala_release.hub.foreign import CardOptions
 
-    return CardOptions(license=options.license, language=tuple(options.language), base_model=base_model)
+    return CardOptions(license=options.license, language=tuple(options.language), base_model=base_model,
+                       task_categories=tuple(getattr(options, "task_categories", ())))
 
 
 @command(app, "push-dataset", PushDatasetOptions, epilog=_example(

@@ -1,5 +1,8 @@
 """Helpers shared by the stage tests: run the CLI in-process, read an artifact's split rows."""
 
+import logging
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from hala_release.cli import main
@@ -10,6 +13,34 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@contextmanager
+def library_notices():
+    """Every message transformers logs (and every Python warning) while the block runs, as a list of strings.
+
+    transformers' `warning_once` remembers what it said for the whole process, so its memory is cleared first: a
+    notice an earlier test caused would otherwise never be logged here.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    transformers_logging.warning_once.cache_clear()
+    handler = Keep(level=logging.DEBUG)
+    logger = logging.getLogger("transformers")  # what transformers' own loggers propagate to
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield seen
+        seen.extend(str(w.message) for w in caught)
+    finally:
+        logger.removeHandler(handler)
 
 
 def split_rows(folder: Path, split: str) -> list[dict]:

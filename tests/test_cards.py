@@ -86,6 +86,23 @@ def test_other_licence_ships_its_text_and_names_it(tmp_path):
     assert str(source) not in (tmp_path / "out" / "hala_provenance.json").read_text()
 
 
+def test_cards_name_the_tool_without_linking_a_page_that_does_not_exist(openorca_artifact, tiny_lfm2):
+    """hala-release has no page of its own to link (it is not on PyPI, pyproject.toml has no [project.urls]): the
+    card names it in plain text rather than link a made-up address."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "urls" not in project, "pyproject.toml has [project.urls] now: link 'Built by hala-release' to its source"
+    for folder in (openorca_artifact, tiny_lfm2):
+        text = (folder / "README.md").read_text(encoding="utf-8")
+        (line,) = [line for line in text.splitlines() if line.startswith("Built by ")]
+        assert line.startswith("Built by hala-release ") and "](" not in line and "http" not in line
+        assert "pypi.org" not in text
+        assert not re.search(r"\]\(https?://[^)]*hala-release", text)  # no link to the tool anywhere else either
+
+
 def test_rendering_is_a_pure_function_of_provenance(openorca_artifact):
     prov = read_provenance(openorca_artifact)
     assert render_card(prov) == render_card(prov) == (openorca_artifact / "README.md").read_text()

@@ -515,6 +515,43 @@ def test_report_compares_models_with_published_scores(hala_run, llama_run, trans
     assert code == 1 and "holds results of suite 'translation'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_results_and_report_carry_the_model_s_licence_with_its_link_and_text(tiny_lfm2, tmp_path):
+    """An eval result republishes the model's outputs beside the benchmark rows: a model under its own licence
+    (here LFM's, published as `other`) binds the results and the report, which ship its text and link it."""
+    from hala_release.artifacts.card import read_card_metadata, update_card_facts
+    from hala_release.stages.eval.report import build_report
+    from hala_release.stages.eval.run import run_eval
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_lfm2, model)
+    (model / "LICENSE").write_text("LFM Open License v1.0 (test copy)\n", encoding="utf-8")
+    facts = read_provenance(model).card.model_copy(update={"license": "other", "license_name": "lfm1.0",
+                                                           "license_link": "LICENSE"})
+    update_card_facts(model, facts)
+    outcome = run_eval(str(model), suite=str(_suite_file(tmp_path, "arabic_exams")), output=tmp_path / "results",
+                       fixtures=True, max_samples=1)
+    report = build_report([str(outcome.path)], tmp_path / "report")
+    for folder in (outcome.path, report):
+        meta = read_card_metadata(folder)
+        assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "lfm1.0", "LICENSE")
+        assert (folder / "LICENSE").read_text(encoding="utf-8") == "LFM Open License v1.0 (test copy)\n"
+        assert validate_metadata(meta, "dataset", folder) == []
+
+
+@pytest.mark.slow
+def test_eval_shows_no_torch_dtype_deprecation(tiny_llama, tmp_path):
+    """lighteval 0.13 passes `torch_dtype=` to from_pretrained itself: eval keeps that deprecation off the console."""
+    from stage_helpers import library_notices
+
+    from hala_release.stages.eval.run import run_eval
+
+    with library_notices() as notices:
+        run_eval(str(tiny_llama), suite=str(_suite_file(tmp_path, "arabic_exams")), output=tmp_path / "out",
+                 fixtures=True, max_samples=1)
+    assert not [n for n in notices if "torch_dtype" in n], notices
+
+
 def test_report_refuses_what_is_not_eval_output(openorca_artifact, tmp_path):
     from hala_release.stages.eval.report import build_report
 

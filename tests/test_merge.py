@@ -130,6 +130,16 @@ def test_fine_tune_like_merge_lies_between_the_inputs(tiny_lfm2, tmp_path):
     assert f"| tuned | `{tuned}` | `{prov.inputs['tuned']['pin']}` |" in text
 
 
+def test_merging_shows_no_torch_dtype_deprecation(tiny_lfm2, other_lfm2, tmp_path):
+    """mergekit 0.1.5 sets `config.torch_dtype` itself; the merge stage keeps transformers' deprecation about it off
+    the console (nothing a user passes could avoid it), and adds no other notice of its own."""
+    from stage_helpers import library_notices
+
+    with library_notices() as notices:
+        merge_models(str(tiny_lfm2), str(other_lfm2), tmp_path / "merged")
+    assert not [n for n in notices if "torch_dtype" in n], notices
+
+
 def test_hub_base_and_local_tuned_keep_base_model_and_the_config_reruns(tiny_lfm2, as_tester, tmp_path):
     """The README's own flow: merge a Hub base with a local fine-tune. The card still names the Hub parent, and the
     saved mergekit config names it by commit, so mergekit alone reruns the merge and gets the same weights."""

@@ -250,6 +250,22 @@ def test_each_stage_runs_in_a_process_of_its_own(tmp_path):
     assert set(_statuses(again).values()) == {"skipped"} and all(r.pid is None for r in again.results)
 
 
+def test_a_library_notice_is_shown_once_per_run_not_once_per_stage(tiny_lfm2, openorca_artifact, tmp_path, capfd):
+    """transformers says once per process that LFM2's conv kernel falls back to PyTorch; two stages running LFM2,
+    each in its own process, still show it once."""
+    translate = {"source": str(openorca_artifact), "model": str(tiny_lfm2), "engine": "transformers", "limit": 1,
+                 "max_retries": 0, "gates": {"enabled": False}}
+    recipe = _write(tmp_path / "r.yaml", {"name": "n", "version": "v1", "stages": {
+        "first": {"uses": "translate", "with": {**translate, "max_tokens": 2}},
+        "second": {"uses": "translate", "with": {**translate, "max_tokens": 3}}}})
+    run = run_pipeline(recipe, output_dir=tmp_path / "out")
+    assert _statuses(run) == {"first": "built", "second": "built"}
+    captured = capfd.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines()
+             if "is falling back to its reference PyTorch implementation" in line]
+    assert lines and all(lines.count(line) == 1 for line in lines), lines
+
+
 def test_a_user_error_in_a_stage_process_keeps_its_line_and_exit_code(tmp_path, capsys):
     """A UsageError raised in the stage's process: the parent shows its one line and exits 2, as in-process."""
     recipe = _write(tmp_path / "r.yaml", {"name": "u", "version": "v1", "stages": {

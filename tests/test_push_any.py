@@ -276,3 +276,53 @@ def test_model_folder_as_a_pull_request(tiny_lfm2, tmp_path, as_tester, hub, cap
     pr_files = {f.path: f for f in api.list_repo_tree(repo, revision="refs/pr/1")}
     assert pr_files["model.safetensors"].lfs.sha256 == _sha256(folder / "model.safetensors")
     assert api.list_repo_commits(repo, revision="refs/pr/1")[0].title == "Add the weights"
+
+
+def _staged_tasks(folder, tmp_path, **options) -> list[str]:
+    from hala_release.hub.foreign import CardOptions, stage_folder
+
+    staging = tmp_path / f"staging-{len(list(tmp_path.glob('staging-*')))}"
+    out = stage_folder(folder, "dataset", staging, CardOptions(license="mit", **options), echo=lambda line: None)
+    return DatasetCard.load(out / "README.md").data.to_dict()["task_categories"]
+
+
+def test_task_categories_from_the_readme_else_the_flag_else_text_generation(tmp_path, as_tester, hub, capsys):
+    folder = tmp_path / "retrieval"
+    _write_jsonl(folder / "train.jsonl", ROWS["train"])
+    assert _staged_tasks(folder, tmp_path) == ["text-generation"]  # nothing said: the default
+    # A Hub task outside the few hala-release's own stages use is kept as the README says it.
+    (folder / "README.md").write_text("---\nlicense: mit\ntask_categories:\n- text-retrieval\n---\n# mine\n")
+    assert _staged_tasks(folder, tmp_path) == ["text-retrieval"]
+    assert _staged_tasks(folder, tmp_path, task_categories=("question-answering",)) == ["question-answering"]
+    # Through the CLI: repeatable and comma-separated, as --language; the flag replaces the README's list.
+    code, _, err = run_cli(capsys, "push-dataset", folder, "--repo-id", "hala-test/tasks", "--task-categories",
+                           "translation,question-answering", "--task-categories", "translation")
+    assert code == 0, err
+    meta, _, _ = _remote_meta("hala-test/tasks")
+    assert meta["task_categories"] == ["translation", "question-answering"]
+
+
+@pytest.mark.parametrize("readme, argv, fragment", [
+    (None, ["--task-categories", "translate"], "--task-categories: 'translate' is not a Hub task category; did you "
+                                               "mean translation"),
+    ("---\nlicense: mit\ntask_categories: [chatbots]\n---\n", [],
+     "README.md task_categories: 'chatbots' is not a Hub task category; see https://huggingface.co/tasks for the "
+     "list, or pass --task-categories to replace it"),
+])
+def test_a_task_category_the_hub_does_not_know_is_refused_in_one_line(readme, argv, fragment, tmp_path, as_tester,
+                                                                      hub, capsys):
+    folder = tmp_path / "data"
+    _write_jsonl(folder / "train.jsonl", ROWS["train"])
+    if readme:
+        (folder / "README.md").write_text(readme)
+    requests = len(hub.requests)
+    code, _, err = run_cli(capsys, "push-dataset", folder, "--repo-id", "hala-test/bad-task", "--license", "mit",
+                           *argv)
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert len(hub.requests) == requests  # refused before anything was sent
+
+
+def test_task_categories_flag_is_refused_for_hala_artifacts(openorca_artifact, as_tester, capsys):
+    code, _, err = run_cli(capsys, "push-dataset", openorca_artifact, "--repo-id", "hala-test/x",
+                           "--task-categories", "translation")
+    assert code == 2 and "--task-categories" in err and "hala_provenance.json" in err

@@ -196,6 +196,34 @@ def test_bad_input_gives_one_line_errors(argv, code, fragment, tmp_path, capsys)
     assert result == code and fragment in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("model, fragment", [
+    ("artifact", "is a dataset artifact, not a model: pass a model folder (config.json + *.safetensors) or a Hub "
+                 "model id to --model"),
+    ("data files", "has no config.json, so it is not a transformers model: pass a model folder"),
+    ("pickled", "has no *.safetensors weights (found pytorch_model.bin)"),
+])
+def test_a_model_that_is_not_one_is_refused_in_one_line(model, fragment, openorca_artifact, tmp_path, capsys):
+    """A dataset (or a pickled checkpoint) given as --model is named with the fix, before anything loads it."""
+    source = _jsonl_dataset(tmp_path / "src", FORMATTED)
+    folder = {"artifact": openorca_artifact, "data files": source, "pickled": tmp_path / "pickled"}[model]
+    if model == "pickled":
+        folder.mkdir()
+        (folder / "config.json").write_text('{"model_type": "llama"}', encoding="utf-8")
+        (folder / "pytorch_model.bin").write_bytes(b"not loaded")
+    code, _, err = run_cli(capsys, "translate", source, "--engine", "transformers", "--model", folder, "--output",
+                           tmp_path / "out", "--schema", "fields", "--fields", "text")
+    assert code in (1, 2) and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dataset_given_as_the_judge_is_refused_in_one_line(openorca_artifact, tmp_path, capsys):
+    source = _jsonl_dataset(tmp_path / "src", FORMATTED)
+    code, _, err = run_cli(capsys, "judge", source, "--judge", openorca_artifact, "--engine", "transformers",
+                           "--output", tmp_path / "out")
+    assert code == 2 and "is a dataset artifact, not a model" in err and "to --judge" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_vllm_engine_on_cpu(tiny_lfm2, tmp_path, capsys):
     source = _jsonl_dataset(tmp_path / "src", FORMATTED)

@@ -7,6 +7,7 @@ setup, so metadata is checked here before any push.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from importlib import resources
@@ -35,6 +36,18 @@ CREATORS = {"machine-generated", "expert-generated", "crowdsourced", "found", "n
 MULTILINGUALITY = {"monolingual", "multilingual", "translation", "other"}
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@functools.lru_cache(maxsize=1)
+def hub_task_ids() -> frozenset[str]:
+    """Task ids a dataset card may name: ours plus `datasets`' list of Hub task ids, the one list an installed
+    library ships (huggingface_hub has none). It is older than the Hub's own (huggingface.js pipelines.ts), so a
+    task added since is refused: rather that than accept any typo."""
+    try:
+        from datasets.utils.metadata import known_task_ids
+    except ImportError:  # a later `datasets` may drop it (it is marked deprecated there)
+        return frozenset(TASK_CATEGORIES)
+    return frozenset(TASK_CATEGORIES) | frozenset(known_task_ids)
 
 
 def size_category(rows: int) -> str:
@@ -144,7 +157,7 @@ def validate_metadata(meta: dict[str, Any], kind: str, folder: Path | None = Non
             if size not in SIZE_CATEGORIES:
                 problems.append(f"size_categories {size!r} must be one of {SIZE_CATEGORIES}")
         for task in _as_list(meta.get("task_categories")):
-            if task not in TASK_CATEGORIES:
+            if task not in hub_task_ids():
                 problems.append(f"task_categories {task!r} is not a known Hub task")
         for key in ("annotations_creators", "language_creators"):
             for value in _as_list(meta.get(key)):

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hala_release.core.errors import HalaError
+from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.licenses import LICENSE_FILES, CarriedLicense, SourceLicense, carry_forward
 
 if TYPE_CHECKING:
@@ -30,6 +30,23 @@ def read_config(folder: Path, ref_text: str) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise HalaError(f"{path} is not valid JSON ({err}): fix or re-download the model") from None
+
+
+def require_model(resolved: "ResolvedRef", option: str) -> dict[str, Any]:
+    """The config of a model input given to `option` (e.g. --model), or one line naming the fix when the folder is
+    not a model: a dataset passed by mistake would otherwise fail deep inside transformers or vLLM with a traceback."""
+    from hala_release.core.provenance import PROVENANCE_FILE, read_provenance
+
+    path, ref = Path(resolved.path), resolved.ref.text
+    if (path / PROVENANCE_FILE).is_file():
+        kind = read_provenance(path).card.kind
+        if kind != "model":
+            raise UsageError(f"{option} {ref} is a {kind} artifact, not a model: pass a model folder "
+                             f"(config.json + *.safetensors) or a Hub model id to {option}")
+    if not (path / "config.json").is_file():
+        raise UsageError(f"{option} {ref} has no config.json, so it is not a transformers model: pass a model "
+                         f"folder (config.json + *.safetensors) or a Hub model id to {option}")
+    return read_config(path, ref)
 
 
 def quantization_of(config: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ gives the same bytes, so a second push makes no commit.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import math
 import re
@@ -49,9 +50,11 @@ class CardOptions:
     license: str | None = None
     language: tuple[str, ...] = ()
     base_model: str | None = None
+    task_categories: tuple[str, ...] = ()
 
     def given(self) -> list[str]:
-        names = {"--license": self.license, "--language": self.language, "--base-model": self.base_model}
+        names = {"--license": self.license, "--language": self.language, "--base-model": self.base_model,
+                 "--task-categories": self.task_categories}
         return [name for name, value in names.items() if value]
 
 
@@ -98,6 +101,7 @@ def stage_dataset(folder: Path, staging: Path, options: CardOptions, echo: Calla
         raise HalaError(f"{folder}/README.md declares {len(configs)} configs, but push-dataset publishes one: push "
                         f"each config's files from a folder of their own, to a repo of their own")
     license_facts = _license(options, own, folder)  # fail on a missing licence before any heavy work
+    task_categories = _task_categories(options, own, folder)
     hashes = content_hashes(folder)
     out = staging / folder.name
     (out / "data").mkdir(parents=True)
@@ -114,7 +118,7 @@ def stage_dataset(folder: Path, staging: Path, options: CardOptions, echo: Calla
         kind="dataset", title=folder.name, language=_languages(options, own), **license_facts,
         summary=(f"Published with `hala-release push-dataset` from a folder of {_FORMAT_NAMES[fmt]}; every source "
                  f"file is pinned by SHA-256 in `hala_provenance.json`."),
-        tags=_strings(own.get("tags")), task_categories=_strings(own.get("task_categories")),
+        tags=_strings(own.get("tags")), task_categories=task_categories,
         annotations_creators=_strings(own.get("annotations_creators")) or ["other"],
         language_creators=_strings(own.get("language_creators")) or ["other"],
         splits=splits, sample_records=[shorten_record(row) for row in samples],
@@ -393,6 +397,28 @@ def _languages(options: CardOptions, own: dict[str, Any]) -> list[str]:
     except ValueError as err:
         raise UsageError(f"--language: {err}") from None
     return given or _strings(own.get("language"))
+
+
+def _task_categories(options: CardOptions, own: dict[str, Any], folder: Path) -> list[str]:
+    """--task-categories, else the folder's README `task_categories` (empty: the card's default, text-generation).
+
+    The flag wins over the README, as --license and --language do. Each value must be a Hub task id (the list
+    `artifacts.card.hub_task_ids` checks cards against), so a typo fails here in one line, not in the card check.
+    """
+    from hala_release.artifacts.card import hub_task_ids
+
+    given = [task.strip() for item in options.task_categories for task in item.split(",") if task.strip()]
+    tasks, where = (given, "--task-categories") if given else (_strings(own.get("task_categories")),
+                                                               f"{folder}/README.md task_categories")
+    known = hub_task_ids()
+    for task in tasks:
+        if task not in known:
+            close = difflib.get_close_matches(task, sorted(known), n=3)
+            raise UsageError(f"{where}: {task!r} is not a Hub task category; "
+                             + (f"did you mean {', '.join(close)}? " if close else "")
+                             + "see https://huggingface.co/tasks for the list"
+                             + ("" if given else ", or pass --task-categories to replace it"))
+    return list(dict.fromkeys(tasks))
 
 
 def _strings(value: Any) -> list[str]:

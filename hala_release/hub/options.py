@@ -42,6 +42,9 @@ class ForeignCardOptions(PushOptions):
 class PushDatasetOptions(ForeignCardOptions):
     folder: Path = Field(description="Dataset artifact folder, or any folder of Parquet, JSON Lines or CSV files, or "
                                      "a `save_to_disk` dataset.", json_schema_extra=_ARGUMENT)
+    task_categories: list[str] = Field(default_factory=list, description=(
+        "Folder made elsewhere: a Hub task category for the card, e.g. translation (repeatable, or comma-separated; "
+        "default: the folder's own README task_categories, else text-generation)."))
 
 
 class PushModelOptions(ForeignCardOptions):

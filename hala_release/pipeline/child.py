@@ -30,11 +30,15 @@ ERRORS = {cls.__name__: cls for cls in (HalaError, UsageError)}
 GRACE_S = 10  # how long a stage has to stop by itself after Ctrl-C before it is terminated
 
 
-def run_in_child(kind: str, values: dict[str, Any], output: Path, overwrite: bool,
-                 step: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Run one stage in a fresh Python process; its summary and the process id back, or its error raised here."""
+def run_in_child(kind: str, values: dict[str, Any], output: Path, overwrite: bool, step: dict[str, Any],
+                 shown_once: set[str] | None = None) -> tuple[dict[str, Any], int]:
+    """Run one stage in a fresh Python process; its summary and the process id back, or its error raised here.
+
+    `shown_once` (one set per pipeline run) holds the library notices earlier stages showed (core/notices.py): the
+    child keeps them off the console, and adds those it shows itself.
+    """
     request = {"kind": kind, "values": values, "output": str(output), "overwrite": overwrite, "step": step,
-               "log_level": logging.getLogger().getEffectiveLevel()}
+               "log_level": logging.getLogger().getEffectiveLevel(), "shown_once": sorted(shown_once or ())}
     with tempfile.TemporaryDirectory(prefix="hala-stage-") as work:
         request_path, result_path = Path(work) / "request.json", Path(work) / "result.json"
         request_path.write_text(json.dumps(request), encoding="utf-8")
@@ -45,6 +49,8 @@ def run_in_child(kind: str, values: dict[str, Any], output: Path, overwrite: boo
         result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else None
     if result is None:
         raise HalaError(_crash_message(code))
+    if shown_once is not None:
+        shown_once.update(result.get("shown_once", []))
     if "error" in result:
         error = result["error"]
         raised = ERRORS.get(error["type"], HalaError)(error["message"])
@@ -85,12 +91,14 @@ def main(request_path: str, result_path: str) -> int:
     """The child side: run the stage, write its summary or its user error, exit."""
     from hala_release.artifacts.build import PIPELINE_STEP
     from hala_release.core.errors import as_user_error
+    from hala_release.core.notices import OncePerRun
     from hala_release.stages.registry import STAGES
 
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     logging.basicConfig(level=request["log_level"], format="%(message)s")
     logging.getLogger("httpx").setLevel(max(logging.WARNING, request["log_level"]))
     PIPELINE_STEP.set(request["step"])
+    once = OncePerRun(request.get("shown_once", ())).install()
     try:
         summary = STAGES[request["kind"]].run_step(request["values"], Path(request["output"]), request["overwrite"])
     except Exception as exc:
@@ -98,9 +106,9 @@ def main(request_path: str, result_path: str) -> int:
         if error is None:
             raise  # a bug: the traceback goes to stderr, the parent reports the exit code
         _write(result_path, {"error": {"type": type(error).__name__, "message": str(error),
-                                       "exit_code": error.exit_code}})
+                                       "exit_code": error.exit_code}, "shown_once": once.new})
         return error.exit_code
-    _write(result_path, {"summary": summary, "pid": os.getpid()})
+    _write(result_path, {"summary": summary, "pid": os.getpid(), "shown_once": once.new})
     return 0
 
 

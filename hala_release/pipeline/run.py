@@ -292,6 +292,7 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
     state = RunState(out_dir)
     started = time.perf_counter()
     produced: dict[str, tuple[str, str]] = {}  # stage -> (ref downstream stages read, pin)
+    shown_once: set[str] = set()  # library notices a stage's process showed: the next ones stay quiet
     for stage in plan.stages:
         if stage.name not in selected and stage.name not in needed:
             continue
@@ -320,7 +321,7 @@ def run_pipeline(recipe: Path | str, *, output_dir: Path | str | None = None, pu
                     result.status, result.reason = "skipped", "up to date"
                 else:
                     echo(f"[{stage.name}] {stage.kind.name}: running ({reason})")
-                    outcome, result.pid = _run_stage(stage, values, output, step)
+                    outcome, result.pid = _run_stage(stage, values, output, step, shown_once)
                     result.status, result.reason = "built", reason
                     result.note = outcome.get("note", "")
                     if outcome.get("resumed"):
@@ -419,11 +420,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _run_stage(stage: PlannedStage, values: dict[str, Any], output: Path, step: dict[str, Any]) -> tuple[dict, int]:
+def _run_stage(stage: PlannedStage, values: dict[str, Any], output: Path, step: dict[str, Any],
+               shown_once: set[str]) -> tuple[dict, int]:
     """In a process of its own (see pipeline/child.py), so the next stage starts with the GPU memory free."""
     from hala_release.pipeline.child import run_in_child
 
-    return run_in_child(stage.kind.name, values, output, output.exists(), step)
+    return run_in_child(stage.kind.name, values, output, output.exists(), step, shown_once)
 
 
 def _push(plan: Plan, stage: PlannedStage, output: Path, org: str, private: bool,

@@ -384,7 +384,7 @@ def build_report(results: Iterable[str], output: Path | str, *, published: bool 
     from datasets import Dataset
 
     from hala_release.artifacts.build import build_artifact
-    from hala_release.core.licenses import carry_forward
+    from hala_release.artifacts.inputs import carried_license, license_fields
     from hala_release.core.provenance import CardFacts, CardSection, read_provenance
     from hala_release.core.refs import resolve
 
@@ -400,14 +400,16 @@ def build_report(results: Iterable[str], output: Path | str, *, published: bool 
         summaries.append(read_summary(item.path))
     check_comparable(summaries, refs)
     suite = summaries[0].get("suite")
-    carried = carry_forward({ref: read_provenance(item.path).card.license for ref, item in zip(refs, resolved)})
+    # Each result already carries its model's and benchmarks' licence (see run.eval_license); the report
+    # republishes their scores and carries the most restrictive one on, with its link and licence text.
+    carried = carried_license(dict(zip(refs, resolved)))
     models = ", ".join(f"`{s['model']['name']}`" for s in summaries)
     card = CardFacts(
         kind="dataset", title=f"hala-release report: suite {suite}",
         summary=f"Comparison of {len(summaries)} evaluated model(s) ({models}) on the `{suite}` suite, with HALA's "
                 f"published scores for reference (labelled as published, not measured here).",
         language=sorted({lang for item in resolved for lang in read_provenance(item.path).card.language}) or ["ar"],
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["evaluation", "report", "hala"], task_categories=sorted(
             {t for item in resolved for t in read_provenance(item.path).card.task_categories}) or ["text-generation"],
     )

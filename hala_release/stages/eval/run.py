@@ -30,6 +30,7 @@ from hala_release.core.errors import HalaError, UsageError
 from hala_release.stages.eval.config import BACKENDS, EvalConfig
 
 if TYPE_CHECKING:
+    from hala_release.core.licenses import CarriedLicense, SourceLicense
     from hala_release.core.refs import ResolvedRef
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class BenchmarkData:
     subsets: list[str]
     subsets_total: int
     fewshot: int
-    license: str | None
+    license: "SourceLicense"  # what the data's card says (id, name, link, text), carried into the results
     record: dict[str, Any]  # provenance input record
     missing: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)  # tasks whose filter keeps no row of the local data
@@ -203,7 +204,7 @@ def _plan_flores(benchmark, fewshot: int, source: str, data_dir: Path | None, to
 
     from datasets import get_dataset_config_names, load_dataset
 
-    from hala_release.artifacts.card import read_card_metadata
+    from hala_release.artifacts.inputs import input_license
     from hala_release.core.refs import resolve
 
     src, tgt = benchmark.flores
@@ -219,7 +220,7 @@ def _plan_flores(benchmark, fewshot: int, source: str, data_dir: Path | None, to
                             f"of https://huggingface.co/datasets/{benchmark.dataset} there (one config per language, "
                             f"a `sentence` column, splits dev and devtest), or drop --data-dir to read the Hub")
         resolved = resolve(str(folder), "dataset")
-        where, revision, license_, record, pin = (str(folder), None, read_card_metadata(folder).get("license"),
+        where, revision, license_, record, pin = (str(folder), None, input_license(resolved),
                                                   resolved.provenance(), resolved.pin)
     scratch = Path(tempfile.mkdtemp(prefix="hala-flores-"))
     atexit.register(shutil.rmtree, scratch, True)
@@ -243,6 +244,7 @@ def _plan_flores(benchmark, fewshot: int, source: str, data_dir: Path | None, to
 def _plan_hub(benchmark, wanted: list[str], fewshot: int, token: str | None) -> BenchmarkData:
     from huggingface_hub import HfApi
 
+    from hala_release.core.licenses import SourceLicense
     from hala_release.core.refs import hub_errors
 
     if not benchmark.hub:
@@ -253,15 +255,21 @@ def _plan_hub(benchmark, wanted: list[str], fewshot: int, token: str | None) -> 
     card = info.card_data.to_dict() if info.card_data is not None else {}
     record = {"ref": f"hf://datasets/{benchmark.dataset}", "source": "hub", "repo_type": "dataset",
               "repo_id": benchmark.dataset, "revision": "main", "pin": info.sha}
+    link = card.get("license_link") if isinstance(card.get("license_link"), str) else None
+    if link and "://" not in link:  # a file in the benchmark's repo: link it at the pinned commit
+        link = f"https://huggingface.co/datasets/{benchmark.dataset}/blob/{info.sha}/{link.removeprefix('./')}"
+    lic = card.get("license")
+    lic = (lic[0] if lic else None) if isinstance(lic, list) else lic
+    source_license = SourceLicense(str(lic) if lic else None, card.get("license_name"), link)
     return BenchmarkData(benchmark.key, benchmark.dataset, info.sha, "hub", info.sha, list(wanted),
-                         len(benchmark.configs), fewshot, card.get("license"), record)
+                         len(benchmark.configs), fewshot, source_license, record)
 
 
 def _plan_local(benchmark, wanted: list[str], fewshot: int, root: Path, source: str,
                 allow_partial: bool) -> BenchmarkData:
     from datasets import get_dataset_config_names
 
-    from hala_release.artifacts.card import read_card_metadata
+    from hala_release.artifacts.inputs import input_license
     from hala_release.core.refs import resolve
 
     folder = root / benchmark.dataset
@@ -289,7 +297,7 @@ def _plan_local(benchmark, wanted: list[str], fewshot: int, root: Path, source: 
                         + ". Add them, or pass --allow-partial to score the tasks that have rows")
     resolved = resolve(str(folder), "dataset")
     return BenchmarkData(benchmark.key, str(folder), None, source, resolved.pin, present, len(benchmark.configs),
-                         fewshot, read_card_metadata(folder).get("license"), resolved.provenance(), missing, empty)
+                         fewshot, input_license(resolved), resolved.provenance(), missing, empty)
 
 
 def _empty_filtered(benchmark, folder: Path, present: list[str]) -> list[str]:
@@ -342,6 +350,20 @@ def check_causal_lm(resolved: "ResolvedRef") -> str:
         raise HalaError(f"{resolved.ref} is a {config.model_type} model ({archs}), not a causal language model: "
                         f"the benchmarks score log-likelihoods and generations of a decoder such as LFM2, Llama or Qwen")
     return config.model_type
+
+
+def eval_license(model: "ResolvedRef", plans: list[BenchmarkData]) -> "CarriedLicense":
+    """The licence an eval artifact carries: the most restrictive of the evaluated model's and every benchmark's.
+
+    The artifact republishes both: lighteval's details hold every scored benchmark row (prompt, choices, gold
+    answer) next to the model's own output for it. So the model's terms (e.g. HALA's cc-by-nc-4.0, or a custom
+    licence and its text) bind the results as much as the benchmarks' do. Like every other stage's artifact, the
+    results then carry the licence's name, link and text file from whichever source imposes it.
+    """
+    from hala_release.artifacts.inputs import input_license
+    from hala_release.core.licenses import carry_forward
+
+    return carry_forward({model.ref.text: input_license(model), **{p.record["ref"]: p.license for p in plans}})
 
 
 def default_model_name(resolved: "ResolvedRef") -> str:
@@ -484,7 +506,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
     from hala_release.stages.eval import report as er
     from hala_release.artifacts.build import build_artifact
     from hala_release.core.files import prepare_output
-    from hala_release.core.licenses import carry_forward
+    from hala_release.artifacts.inputs import license_fields
     from hala_release.core.provenance import CardFacts
     from hala_release.core.refs import resolve
 
@@ -557,7 +579,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
     config = {"suite": suite_label, "tasks": tasks, "backend": backend, "max_samples": max_samples,
               "data": data_source, "data_dir": str(data_dir) if data_dir else None, "allow_partial": allow_partial,
               "batch_size": batch_size, "dtype": dtype, "model_name": name}
-    carried = carry_forward({p.record["ref"]: p.license for p in plans})
+    carried = eval_license(resolved, plans)
     translation_only = all(set(e["metrics"]) <= {"bleu", "chrf++"} for e in plan_entries)
     card = CardFacts(
         kind="dataset",
@@ -567,7 +589,7 @@ def _evaluate(model: str, *, suite: str, language: str | None, formulation: str,
                  f"({backend} backend), by `hala-release eval`."
                  + (f" Partial run ({'; '.join(partial)}): not comparable with full results." if partial else "")),
         language=_card_languages(language, plan_entries),
-        license=carried.license, license_note=carried.note, license_name=carried.license_name,
+        **license_fields(carried),
         tags=["evaluation", "lighteval", "hala", suite_label],
         source_datasets=sorted({e["dataset"] for e in plan_entries if hala.BENCHMARKS[e["key"]].hub}),
         task_categories=["translation"] if translation_only else ["question-answering"],
@@ -631,9 +653,12 @@ def _run_lighteval(draft, model_config, backend: str, registry: dict, tasks: lis
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
+    from hala_release.core.notices import hidden_notice
+
     out_dir = draft.path / "lighteval"
     launcher = ParallelismManager.VLLM if backend == "vllm" else ParallelismManager.ACCELERATE
-    with _lighteval_offline(registry, cache_root, cache_key):
+    # hidden_notice: lighteval passes torch_dtype= to from_pretrained itself (core/notices.py)
+    with _lighteval_offline(registry, cache_root, cache_key), hidden_notice():
         tracker = EvaluationTracker(output_dir=str(out_dir), save_details=True)
         params = PipelineParameters(launcher_type=launcher, max_samples=max_samples)
         log.info("eval: loading the model and the benchmark rows")

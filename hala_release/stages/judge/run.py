@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from hala_release.artifacts.build import build_artifact, config_hash
-from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_tables, chunks_finished, load_split, open_plan,
-                      release_pages, run_local,
-                      shard_todo, total_stats, write_chunk)
+from hala_release.artifacts.inputs import require_model
+from hala_release.executors.chunks import (SplitWriters, chunk_bounds, chunk_tables, chunks_finished, load_split,
+                                           open_plan, release_pages, run_local, shard_todo, total_stats, write_chunk)
 from hala_release.engines import DEFAULT_BATCH_SIZE, make_engine
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output, read_checked, write_checked
@@ -243,6 +243,7 @@ def run_judge(config: JudgeConfig) -> dict[str, Any]:
     output = prepare_output(config.output, config.overwrite)
     source_ref = resolve(config.source, "dataset")
     judge_ref = resolve(config.judge, "model")
+    require_model(judge_ref, "--judge")
     dataset = load_split(source_ref, config.split, config.subset, config.limit)
     source, target = pair_columns(dataset, config)
     identity = {"config_hash": config_hash(config.result_config()), "source_pin": source_ref.pin,

@@ -28,6 +28,7 @@ from hala_release.artifacts.build import build_artifact
 from hala_release.core.disk_space import SpaceNeed, check_room
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
+from hala_release.core.notices import hidden_notice
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents, hub_revision,
                        input_languages, license_fields, quantization_of, read_config, remove_pickles,
                        require_safetensors, weights_bytes)
@@ -144,7 +145,7 @@ def _run_mergekit(stage_config: dict, base_in: "_Input", tuned_in: "_Input", out
     )
     with build_artifact(output, stage="merge", config=stage_config, card=card, inputs=inputs,
                         overwrite=overwrite) as draft:
-        with draft.timed("merge"):
+        with draft.timed("merge"), hidden_notice():  # mergekit sets config.torch_dtype itself (core/notices.py)
             mergekit_run(merge_config, str(draft.path), options)
         remove_pickles(draft.path)
         (draft.path / MERGEKIT_CONFIG_FILE).write_text(config_yaml + "\n", encoding="utf-8")

@@ -123,7 +123,13 @@ def _resolve_model(config: TranslateConfig):
     if config.engine == "openai":
         return {"ref": config.model, "source": "server", "repo_type": "model",
                 "pin": config.model_revision or "unpinned"}
-    return resolve(config.model, "model")
+    from hala_release.artifacts.inputs import require_model, require_safetensors
+
+    model = resolve(config.model, "model")
+    require_model(model, "--model")  # a dataset folder passed as the model: one line, before any loading
+    if config.engine == "transformers":
+        require_safetensors(model.path, config.model)  # the engine loads safetensors only
+    return model
 
 
 def _plan(config: TranslateConfig, source, model, rows: int, output: Path) -> dict[str, Any]:
