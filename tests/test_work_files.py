@@ -96,14 +96,15 @@ def test_a_chunk_damaged_during_the_gather_stops_it_in_one_line(tulu_source, tmp
     base = ["translate", tulu_source, "--engine", "dry-run", "--output", out, "--chunk-size", "5"]
     assert run_cli(capsys, *base, "--num-shards", "2", "--shard-index", "0")[0] == 0
     assert run_cli(capsys, *base, "--num-shards", "2", "--shard-index", "1")[0] == 0
-    counted = chunks.chunks_finished
+    from hala_release.stages.translate import run as translate_run
 
-    def then_damaged(plan, num_shards):
-        done = counted(plan, num_shards)  # every chunk checked and found intact...
-        damage(chunks.chunk_path(plan, 1), "flip")  # ...then one breaks before the gather reads it
-        return done
+    merge_cache = translate_run.merge_cache
 
-    monkeypatch.setattr("hala_release.stages.translate.run.chunks_finished", then_damaged)
+    def then_damaged(config, plan):  # runs once every chunk was checked and found intact, before the gather reads
+        damage(chunks.chunk_path(plan, 1), "flip")
+        return merge_cache(config, plan)
+
+    monkeypatch.setattr(translate_run, "merge_cache", then_damaged)
     code, _, err = run_cli(capsys, *base)
     assert code == 1 and "chunk-000001.parquet broke" in err and "rerun the same command" in err
     assert "Traceback" not in err and not out.exists()
