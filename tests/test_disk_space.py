@@ -238,3 +238,20 @@ ls -A {disk} > {logs}/left.ls
     assert line.startswith("error: pull needs about "), line
     assert f" in {disk}, which has only " in line, line
     assert (logs / "left.ls").read_text().split() == []
+
+
+def test_a_full_translation_cache_disk_only_stops_caching(four_thousand_rows, tmp_path):
+    """The cache is an optimisation, often on another filesystem than the output (the home folder): when its disk
+    fills, the run goes on without adding to it (one warning), and the gather leaves its files for a later merge."""
+    disk, logs, out = tmp_path / "disk", tmp_path / "logs", tmp_path / "out"
+    _small_disk(f"""
+run cached translate {four_thousand_rows} --output {out} --engine echo --cache-dir {disk}/cache --limit 1500
+ls -A {disk}/cache > {logs}/cache.ls
+""", disk, "192k", logs)
+    run = Logged(logs, "cached")
+    assert run.rc == 0, run.err[-2000:]
+    assert "Traceback" not in run.err
+    assert run.err.count("this run stops adding to the cache") == 1, run.err[-2000:]
+    rows = split_rows(out, "train") + split_rows(out, "rejected")
+    assert sorted(int(row["id"]) for row in rows) == list(range(1500))
+    assert "pending" in (logs / "cache.ls").read_text().split()  # kept (and still read) for a later merge

@@ -19,6 +19,7 @@ file costs only its hits (one warning line names the file); a damaged pending fi
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -57,6 +58,7 @@ class TranslationCache:
         self.pending_dir = self.folder / "pending" / self._prefix[:16]
         self._local = threading.local()
         self._token = uuid.uuid4().hex[:8]
+        self._full = False
 
     def key(self, segment_text: str) -> str:
         return hashlib.sha256(f"{self._prefix}\0{segment_text}".encode()).hexdigest()
@@ -92,11 +94,22 @@ class TranslationCache:
             log.warning("translation cache: %s %s: those segments are translated again", path, problem)
 
     def put_many(self, items: dict[str, tuple[str, int]]) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
-                           [(key, text, tokens, entry_checksum(key, text, tokens))
-                            for key, (text, tokens) in ((self.key(src), item) for src, item in items.items())])
+        """Store translations. On a full disk the cache stops storing (one warning): the translations themselves
+        are written to the chunks, and the cache is often on another filesystem than the output."""
+        if self._full:
+            return
+        try:
+            db = self._writer()
+            with _transaction(db):
+                db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
+                               [(key, text, tokens, entry_checksum(key, text, tokens))
+                                for key, (text, tokens) in ((self.key(src), item) for src, item in items.items())])
+        except (OSError, sqlite3.Error) as error:
+            if not _disk_full(error):
+                raise
+            self._full = True
+            log.warning("translation cache: the disk of %s is full (%s): this run stops adding to the cache; "
+                        "free space there for later runs to reuse these translations", self.folder, error)
 
     def merge(self) -> int:
         """Fold this context's pending files into the main file and delete them; returns how many were merged.
@@ -110,7 +123,11 @@ class TranslationCache:
         with _file_lock(self.folder / (MAIN_FILE + ".lock")):
             try:
                 merged = _merge_files(self.main_path, pending)
-            except sqlite3.DatabaseError as error:
+            except (OSError, sqlite3.Error) as error:
+                if _disk_full(error):
+                    log.warning("translation cache: the disk of %s is full (%s): its pending files stay (still "
+                                "read) for a later run to merge", self.folder, error)
+                    return 0
                 if not _is_damaged(error):
                     raise
                 aside = self.main_path.with_name(f"{MAIN_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -183,6 +200,12 @@ class TranslationCache:
 
 def entry_checksum(key: str, text: str, tokens: int) -> str:
     return hashlib.sha256(f"{key}\0{text}\0{tokens}".encode()).hexdigest()[:32]
+
+
+def _disk_full(error: Exception) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
 
 
 def _is_damaged(error: sqlite3.Error) -> bool:
