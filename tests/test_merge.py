@@ -322,3 +322,11 @@ def test_lora_adapter_is_folded_into_its_base_before_slerp(tiny_lfm2, as_tester,
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     assert reloaded.generate(torch.tensor([[1, 5, 6]]), max_new_tokens=4, min_new_tokens=4,
                              do_sample=False).shape[1] == 7
+
+
+def test_merging_a_model_with_itself_is_one_line(tiny_lfm2, tmp_path, capsys):
+    """mergekit itself stops with a ValueError traceback ("Duplicate merge inputs")."""
+    assert main(["merge", str(tiny_lfm2), str(tiny_lfm2), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "are the same model" in err and "TUNED" in err
+    assert not (tmp_path / "o").exists()

@@ -101,6 +101,9 @@ def _merge(base: str, tuned: str, output: Path, *, method: str, t: float, dtype:
     with ExitStack() as cleanup:
         base_in = _merge_input(base, "base", output, cleanup, trust_remote_code)
         tuned_in = _merge_input(tuned, "tuned", output, cleanup, trust_remote_code)
+        if base_in.path.resolve() == tuned_in.path.resolve():
+            raise UsageError(f"{base} and {tuned} are the same model: a merge of a model with itself is that model; "
+                             f"pass the fine-tuned model as TUNED")
         base_cfg, tuned_cfg = read_config(base_in.path, base), read_config(tuned_in.path, tuned)
         check_mergeable(base, base_cfg, tuned, tuned_cfg)
         require_safetensors(base_in.path, base)
