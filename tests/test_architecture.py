@@ -2,6 +2,7 @@
 
 The contracts live in pyproject.toml (`[tool.importlinter]`) and run here, so a wrong import fails CI."""
 
+import logging
 import re
 import sys
 import tomllib
@@ -21,7 +22,15 @@ def _contracts() -> list[dict]:
 
 def test_import_contracts_hold(monkeypatch, capsys):
     monkeypatch.chdir(REPO)  # lint-imports reads pyproject.toml from the working folder
-    code = lint_imports(no_cache=True, no_logo=True)
+    # lint-imports configures logging with dictConfig, which disables every logger that exists by then: the
+    # package's module loggers, for every later test of the session that reads their warnings.
+    enabled = [logger for logger in logging.root.manager.loggerDict.values()
+               if isinstance(logger, logging.Logger) and not logger.disabled]
+    try:
+        code = lint_imports(no_cache=True, no_logo=True)
+    finally:
+        for logger in enabled:
+            logger.disabled = False
     assert code == 0, capsys.readouterr().out[-4000:]
 
 
