@@ -224,9 +224,9 @@ def pull(options: PullOptions) -> None:
         output = output.expanduser().resolve()
         if output.exists():
             raise HalaError(f"{output} already exists: choose another --output")
-        from hala_release.core.disk_space import SpaceNeed, check_room
+        from hala_release.core.disk_space import SpaceNeed, check_room, folder_bytes
 
-        size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())  # the cache's links resolved
+        size = folder_bytes(path)
         check_room(SpaceNeed("pull", output.parent, size, size))
         shutil.copytree(path, output)
         path = output

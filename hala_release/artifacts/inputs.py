@@ -90,6 +90,11 @@ def weights_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in safetensors_files(folder))
 
 
+def other_files_bytes(folder: Path) -> int:
+    """Bytes of a model folder's files beside its safetensors weights (config, tokenizer, card)."""
+    return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file() and p.suffix != ".safetensors")
+
+
 def tensor_headers(folder: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Every tensor's (dtype, shape) from the safetensors headers, without loading any data."""
     from safetensors import safe_open

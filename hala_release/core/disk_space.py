@@ -72,6 +72,11 @@ def free_bytes(path: Path | str) -> int:
     return shutil.disk_usage(existing_folder(path)).free
 
 
+def folder_bytes(folder: Path | str) -> int:
+    """Bytes of every file under `folder` (links followed: a Hub cache snapshot's files are links)."""
+    return sum(file.stat().st_size for file in Path(folder).rglob("*") if file.is_file())
+
+
 def human_bytes(count: float) -> str:
     """1536 -> '1.5 KiB': binary units, as `df -h` counts."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

@@ -9,12 +9,14 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from hala_release.core.errors import HalaError
 
 log = logging.getLogger(__name__)
 CHECKSUM_SUFFIX = ".sha256"
+DAMAGED_DATABASE = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})  # sqlite: the file's bytes are not a database
 
 
 def prepare_output(path: Path | str, overwrite: bool, *, what: str = "output folder", fix: str = "--overwrite",
@@ -69,6 +71,26 @@ class DamagedFile(HalaError):
 
 def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def fields_checksum(*fields: object) -> str:
+    """A checksum of one stored record's fields (a cache entry), kept beside them so a damaged field is noticed."""
+    return hashlib.sha256("\0".join(map(str, fields)).encode()).hexdigest()[:32]
+
+
+def is_damaged_database(error: Exception) -> bool:
+    """Whether sqlite refused a file because its bytes are no longer a database (not a lock or a full disk)."""
+    return getattr(error, "sqlite_errorname", "") in DAMAGED_DATABASE
+
+
+def set_aside(path: Path, what: str, reason: object) -> Path:
+    """Rename a damaged file to `<name>.damaged-<time>` (kept for a look, never read again), with one warning, so
+    its owner starts a new one."""
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    log.warning("%s: %s is damaged (%s): set aside as %s and started again", what, path, reason, aside.name)
+    return aside
 
 
 def checked_bytes(path: Path, record: dict) -> bytes:

@@ -17,13 +17,14 @@ match is hashed again; a cache file whose bytes are no longer a database is set 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Callable
+
+from hala_release.core.files import fields_checksum, is_damaged_database, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ TABLE = "files_v2"  # files_v1 had no per-entry checksum
 SCHEMA = (f"CREATE TABLE IF NOT EXISTS {TABLE} (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
           "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL, "
           "sha256 TEXT NOT NULL, checksum TEXT NOT NULL)")
-_DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 _warned = False
 
 
@@ -46,10 +46,6 @@ def cache_file() -> Path:
 
 def _identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev
-
-
-def entry_checksum(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int, sha256: str) -> str:
-    return hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{ctime_ns}\0{inode}\0{device}\0{sha256}".encode()).hexdigest()[:32]
 
 
 def _warn_once(err: Exception) -> None:
@@ -83,14 +79,11 @@ class PinCache:
         try:
             self.conn = _open()
         except sqlite3.DatabaseError as err:
-            if getattr(err, "sqlite_errorname", "") not in _DAMAGED:
+            if not is_damaged_database(err):
                 self._give_up(err)
                 return self
-            aside = cache_file().with_name(f"{cache_file().name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             try:
-                os.replace(cache_file(), aside)
-                log.warning("pin cache %s is damaged (%s): set aside as %s and started again", cache_file(), err,
-                            aside.name)
+                set_aside(cache_file(), "pin cache", err)
                 self.conn = _open()
             except (OSError, sqlite3.Error) as again:
                 self._give_up(again)
@@ -117,7 +110,7 @@ class PinCache:
         settled = max(after.st_mtime_ns, after.st_ctime_ns) < started - RACY_NS
         if settled and _identity(after) == _identity(before):  # not changed while it was read
             entry = (key, *_identity(after), digest)
-            self.pending.append((*entry, entry_checksum(*entry)))
+            self.pending.append((*entry, fields_checksum(*entry)))
             self.pending_bytes += after.st_size
             if self.pending_bytes >= FLUSH_BYTES:
                 self.flush()
@@ -146,7 +139,7 @@ class PinCache:
             return None
         if row is None or tuple(row[:5]) != identity:
             return None
-        if row[6] != entry_checksum(key, *row[:6]):
+        if row[6] != fields_checksum(key, *row[:6]):
             log.warning("pin cache entry for %s is damaged: the file is hashed again", key)
             return None
         return row[5]

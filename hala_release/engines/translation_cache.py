@@ -19,7 +19,6 @@ file costs only its hits (one warning line names the file); a damaged pending fi
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -29,16 +28,17 @@ import re
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from hala_release.core.disk_space import is_disk_full
+from hala_release.core.files import fields_checksum, is_damaged_database, set_aside
+
 MAIN_FILE = "translations.sqlite"
 TABLE = "translations_v2"  # `translations` (no checksums) was the first format; its entries are no longer read
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, text TEXT, tokens INTEGER, checksum TEXT)"
-_DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}  # sqlite's codes for a file whose bytes are not a database
 _BATCH = 500  # keys per SELECT (SQLite limits the number of bound parameters)
 _MAX_OPEN_READERS = 64  # pending files kept open per thread; more are opened per lookup
 
@@ -74,13 +74,13 @@ class TranslationCache:
             damaged = 0
             try:
                 for key, text, tokens, check in self._select(path, missing):
-                    if check == entry_checksum(key, text, tokens):
+                    if check == fields_checksum(key, text, tokens):
                         found[keys[key]] = (text, tokens)
                     else:
                         damaged += 1
             except sqlite3.Error as error:
                 self._forget(path)  # being written, merged away or damaged: only hits are lost
-                if _is_damaged(error):
+                if is_damaged_database(error):
                     self._warn(path, f"cannot be read ({error})")
             if damaged:
                 self._warn(path, f"has {damaged} damaged entr{'y' if damaged == 1 else 'ies'}")
@@ -102,7 +102,7 @@ class TranslationCache:
             db = self._writer()
             with _transaction(db):
                 db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
-                               [(key, text, tokens, entry_checksum(key, text, tokens))
+                               [(key, text, tokens, fields_checksum(key, text, tokens))
                                 for key, (text, tokens) in ((self.key(src), item) for src, item in items.items())])
         except (OSError, sqlite3.Error) as error:
             if not _disk_full(error):
@@ -128,12 +128,9 @@ class TranslationCache:
                     log.warning("translation cache: the disk of %s is full (%s): its pending files stay (still "
                                 "read) for a later run to merge", self.folder, error)
                     return 0
-                if not _is_damaged(error):
+                if not is_damaged_database(error):
                     raise
-                aside = self.main_path.with_name(f"{MAIN_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-                os.replace(self.main_path, aside)
-                log.warning("translation cache: %s is damaged (%s): set aside as %s and started again", self.main_path,
-                            error, aside.name)
+                set_aside(self.main_path, "translation cache", error)
                 merged = _merge_files(self.main_path, pending)
         _remove_empty(self.pending_dir)
         return merged
@@ -198,18 +195,8 @@ class TranslationCache:
             db.close()
 
 
-def entry_checksum(key: str, text: str, tokens: int) -> str:
-    return hashlib.sha256(f"{key}\0{text}\0{tokens}".encode()).hexdigest()[:32]
-
-
 def _disk_full(error: Exception) -> bool:
-    if isinstance(error, OSError):
-        return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
-
-
-def _is_damaged(error: sqlite3.Error) -> bool:
-    return getattr(error, "sqlite_errorname", "") in _DAMAGED
+    return is_disk_full(error) or getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -217,7 +204,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=60, isolation_level=None)
     db.execute("PRAGMA journal_mode=DELETE")  # also converts a file left in WAL mode by an older version
     db.execute(_SCHEMA)
-    db.create_function("entry_checksum", 3, entry_checksum, deterministic=True)
+    db.create_function("fields_checksum", 3, fields_checksum, deterministic=True)
     db.text_factory = _lenient_text
     return db
 
@@ -250,11 +237,11 @@ def _merge_file(db: sqlite3.Connection, path: Path) -> bool:
         try:
             with _transaction(db):
                 db.execute(f"INSERT OR REPLACE INTO main.{TABLE} SELECT key, text, tokens, checksum FROM shard.{TABLE} "
-                           f"WHERE checksum = entry_checksum(key, text, tokens)")
+                           f"WHERE checksum = fields_checksum(key, text, tokens)")
         finally:
             db.execute("DETACH DATABASE shard")
     except sqlite3.Error as error:
-        if _is_damaged(error):
+        if is_damaged_database(error):
             raise
         log.warning("translation cache: %s not merged (%s); a later run merges it", path, error)
         return False
@@ -272,7 +259,7 @@ def _unusable(path: Path) -> str | None:
         finally:
             db.close()
     except sqlite3.Error as error:
-        return f"cannot be read ({error})" if _is_damaged(error) else None
+        return f"cannot be read ({error})" if is_damaged_database(error) else None
     if verdict != "ok":
         return f"is damaged ({verdict})"
     return None if TABLE in tables else "holds no entries in the current format"

@@ -18,6 +18,7 @@ as usual. The saved config names it `base+adapter` (mergekit's own LoRA syntax),
 from __future__ import annotations
 
 import json
+import math
 import logging
 import tempfile
 import time
@@ -25,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from hala_release.artifacts.build import build_artifact
-from hala_release.core.disk_space import SpaceNeed, check_room
+from hala_release.core.disk_space import SpaceNeed, check_room, folder_bytes
 from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.core.notices import hidden_notice
@@ -225,8 +226,8 @@ def _merge_input(ref: str, role: str, output: Path, cleanup: ExitStack, trust_re
                         f"{ADAPTER_CONFIG_FILE}), which cannot be fetched: {err}") from None
     require_safetensors(base.path, base_ref)
     require_safetensors(resolved.path, ref)
-    check_room(SpaceNeed(f"merge (folding the adapter {ref} into its base)", output.parent, folder_bytes(base.path),
-                         folder_bytes(base.path)))
+    folded = folder_bytes(base.path)
+    check_room(SpaceNeed(f"merge (folding the adapter {ref} into its base)", output.parent, folded, folded))
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix=f".{output.name}-{role}-fold-",
                                                                   dir=output.parent)))
@@ -242,20 +243,11 @@ _TORCH_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat
 def space_need(base: Path, dtype: str, output: Path) -> SpaceNeed:
     """The merged checkpoint: every tensor of the base in the output dtype (mergekit writes them all in it), from the
     safetensors headers alone, plus the tokenizer and config files mergekit copies."""
-    from hala_release.artifacts.inputs import tensor_headers
+    from hala_release.artifacts.inputs import other_files_bytes, tensor_headers
 
     width = _TORCH_DTYPE_BYTES.get(str(dtype).removeprefix("torch."), 2)
-    total = sum(p.stat().st_size for p in base.iterdir() if p.is_file() and p.suffix != ".safetensors")
-    for _, shape in tensor_headers(base).values():
-        count = 1
-        for dim in shape:
-            count *= dim
-        total += count * width
+    total = other_files_bytes(base) + sum(math.prod(shape) * width for _, shape in tensor_headers(base).values())
     return SpaceNeed("merge", output.parent, total, int(total * 0.9))
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def adapter_base_ref(adapter_config: Path, ref: str) -> str:

@@ -11,6 +11,7 @@ judge it without rerunning anything.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from hala_release.core.errors import HalaError, UsageError
 from hala_release.core.files import prepare_output
 from hala_release.artifacts.inputs import (carried_license, describe_quantization, display_name, hub_link, hub_parents,
                        input_languages, license_fields, module_pattern, quantization_of, read_config,
-                       remove_pickles, require_safetensors, tensor_headers, weights_bytes)
+                       other_files_bytes, remove_pickles, require_safetensors, tensor_headers,
+                       weights_bytes)
 from hala_release.core.provenance import CardFacts, CardSection
 from hala_release.core.refs import resolve
 from hala_release.stages.quantize.config import PUBLISH_KEYS, QuantizeConfig
@@ -169,11 +171,9 @@ def space_need(source: Path, scheme: str, ignore: Sequence[str], output: Path) -
 
     weights = preset_name_to_scheme(scheme, ["Linear"]).weights
     rules = [re.compile(p[3:]) if p.startswith("re:") else re.compile(re.escape(p) + "$") for p in ignore]
-    total = sum(p.stat().st_size for p in source.iterdir() if p.is_file() and p.suffix != ".safetensors")
+    total = other_files_bytes(source)
     for name, (dtype, shape) in tensor_headers(source).items():
-        count = 1
-        for dim in shape:
-            count *= dim
+        count = math.prod(shape)
         module = name.rpartition(".")[0]
         linear = (name.endswith(".weight") and len(shape) == 2 and "embed" not in module
                   and not any(rule.match(module) for rule in rules))
